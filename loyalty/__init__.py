@@ -1,0 +1,3 @@
+"""Member loyalty points engine."""
+
+__version__ = "0.1.0"

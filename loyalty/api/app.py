@@ -1,0 +1,47 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+
+from loyalty import __version__
+from loyalty.api import problems
+from loyalty.api.limits import BodySizeLimit
+from loyalty.config import get_settings
+from loyalty.db.engine import Database
+from loyalty.ledger.endpoints import router as points_router
+from loyalty.members.endpoints import router as members_router
+from loyalty.orders.endpoints import router as orders_router
+from loyalty.reports.endpoints import router as reports_router
+from loyalty.stores.endpoints import router as stores_router
+
+DESCRIPTION = """
+Member loyalty points engine (会员积分系统): one member and one points balance across every
+store and channel. Authenticate with `Authorization: Bearer <API key>`
+(`loyalty apikeys create`). Amounts are integers in minor units (fen); points are integers;
+times are RFC 3339 with an offset. Errors are `application/problem+json` with a stable `code`.
+Every state-changing POST accepts an `Idempotency-Key` header.
+"""
+
+
+def create_app(db: Database | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(title="Loyalty points engine", version=__version__, description=DESCRIPTION)
+    app.state.db = db or Database(
+        settings.database_url, pool_size=settings.db_pool_size, echo=settings.echo_sql
+    )
+    if clock is not None:
+        app.state.clock = clock
+    problems.install(app)
+    for router in (stores_router, members_router, orders_router, points_router, reports_router):
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

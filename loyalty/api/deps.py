@@ -1,0 +1,136 @@
+"""Request dependencies: the database, the caller, and the transaction each request owns."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from loyalty.api.responses import json_response
+from loyalty.apikeys.service import Principal, authenticate
+from loyalty.config import get_settings
+from loyalty.db.base import utcnow
+from loyalty.db.engine import Database
+from loyalty.errors import AuthenticationError, PermissionDeniedError
+from loyalty.orders.service import ConcurrentWriteError
+
+T = TypeVar("T")
+RETRIES = 4
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def now_factory(request: Request) -> Callable[[], datetime]:
+    clock: Callable[[], datetime] = getattr(request.app.state, "clock", utcnow)
+    return clock
+
+
+def current_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise AuthenticationError("send 'Authorization: Bearer <API key>'")
+    db = get_db(request)
+    with db.reader() as session:
+        return authenticate(
+            session, authorization[7:].strip(), get_settings().api_key_cache_seconds
+        )
+
+
+def allow(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting admins and the given roles."""
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise PermissionDeniedError(f"role {principal.role!r} may not do this")
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(allow("pos", "readonly"))]
+Till = Annotated[Principal, Depends(allow("pos"))]
+Admin = Annotated[Principal, Depends(allow())]
+Analyst = Annotated[Principal, Depends(allow("readonly"))]
+
+
+def require_store(principal: Principal, store_code: str | None) -> str | None:
+    """A till's key acts for its own store only; it is the default store of its requests."""
+    if principal.store_code is None:
+        return store_code
+    if store_code is not None and store_code != principal.store_code:
+        raise PermissionDeniedError(
+            f"this key belongs to store {principal.store_code}, not {store_code}"
+        )
+    return principal.store_code
+
+
+@contextmanager
+def reading(request: Request) -> Iterator[Session]:
+    with get_db(request).reader() as session:
+        yield session
+
+
+def write(request: Request, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction, committed before the answer is sent.
+
+    A transaction that lost a race (a concurrent insert of the same key, a deadlock, a
+    serialization failure) is rolled back and run again, so the caller sees either the first
+    answer or a clean error, never a half-written state.
+    """
+    db = get_db(request)
+    for attempt in range(RETRIES):
+        try:
+            with db.transaction() as session:
+                return work(session)
+        except (ConcurrentWriteError, IntegrityError, DBAPIError) as exc:
+            if attempt == RETRIES - 1 or not _retryable(exc):
+                raise
+            time.sleep(0.005 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, ConcurrentWriteError | IntegrityError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return sqlstate in {"40001", "40P01", "55P03"} or "database is locked" in str(exc)
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(description="Retrying with the same key and body returns the first answer"),
+]
+Work = Callable[[Session, datetime], tuple[int, dict[str, Any]]]
+
+
+def mutate(
+    request: Request, principal: Principal, key: str | None, identity: Any, work: Work
+) -> Response:
+    """A state-changing call: one transaction, honouring ``Idempotency-Key``."""
+    from loyalty.api.idempotency import once
+
+    now = now_factory(request)()
+    status, body = write(
+        request,
+        lambda session: once(
+            session,
+            principal.program_id,
+            key,
+            [request.url.path, identity],
+            now,
+            lambda: work(session, now),
+        ),
+    )
+    return json_response(body, status)

@@ -1,0 +1,105 @@
+"""problem+json (RFC 9457) for every error the API can answer with."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loyalty.api.responses import json_response
+from loyalty.errors import LoyaltyError
+
+log = logging.getLogger("loyalty.api")
+
+PROBLEM = "application/problem+json"
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+    body = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return json_response(body, status, media_type=PROBLEM, headers=headers)
+
+
+def problem_body(exc: LoyaltyError) -> dict[str, Any]:
+    return {
+        "type": f"/problems/{exc.code}",
+        "title": exc.title,
+        "status": exc.status,
+        "code": exc.code,
+        "detail": exc.detail,
+        **exc.extra,
+    }
+
+
+async def _domain(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoyaltyError)
+    return json_response(problem_body(exc), exc.status, media_type=PROBLEM)
+
+
+async def _validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ())),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    return problem(
+        422,
+        "validation_error",
+        "Invalid request",
+        f"{first['field']}: {first['message']}",
+        errors=errors,
+    )
+
+
+async def _http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        500,
+        "internal_error",
+        "Internal error",
+        "The server failed; nothing was changed. The error is logged.",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(LoyaltyError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,24 @@
+"""One settings object, read from ``LOYALTY_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Defaults that run on a laptop: a SQLite file in the working directory."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///loyalty.db"
+    max_body_bytes: int = 8 * 1024 * 1024
+    api_key_cache_seconds: float = 5.0
+    db_pool_size: int = 10
+    echo_sql: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

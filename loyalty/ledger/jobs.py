@@ -1,0 +1,342 @@
+"""Bulk ledger jobs: expire due lots, vest pending lots, time out holds.
+
+Each works in chunks of members. A chunk first locks its members' rows (PostgreSQL: ``FOR
+UPDATE``, in id order, the same lock every request takes first), then runs a handful of
+set-based statements whose predicates re-check the work is still due. So a job is safe to run
+twice or concurrently with itself and with live traffic; each chunk is its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from loyalty.db.base import UTCDateTime
+from loyalty.ledger.models import Allocation, Entry, Hold, Lot
+from loyalty.ledger.service import settle_debt
+from loyalty.members.models import Member
+from loyalty.notifications.models import OutboxEvent
+
+CHUNK_MEMBERS = 5000
+
+
+@dataclass
+class JobResult:
+    rows: int = 0
+    points: int = 0
+    members: int = 0
+
+    def add(self, other: JobResult) -> None:
+        self.rows += other.rows
+        self.points += other.points
+        self.members += other.members
+
+
+def lock_members(session: Session, member_ids: list[int]) -> list[int]:
+    """Lock these members' rows in id order (a no-op lock on SQLite, whose writers queue)."""
+    stmt = select(Member.id).where(Member.id.in_(member_ids)).order_by(Member.id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return list(session.scalars(stmt))
+
+
+Transaction = Callable[[], AbstractContextManager[Session]]
+DueMembers = Callable[[Session, int], list[int]]
+ChunkWork = Callable[[Session, list[int]], JobResult]
+
+
+def run_chunks(
+    transaction: Transaction,
+    due_members: DueMembers,
+    work: ChunkWork,
+    on_chunk: Callable[[JobResult], None] | None = None,
+) -> JobResult:
+    """Repeat ``work`` on chunks of due members, one transaction per chunk, until none is due."""
+    total = JobResult()
+    after = 0
+    while True:
+        with transaction() as session:
+            ids = due_members(session, after)
+            if not ids:
+                return total
+            session.flush()
+            result = work(session, lock_members(session, ids))
+            session.expire_all()
+        after = ids[-1]
+        total.add(result)
+        if on_chunk:
+            on_chunk(result)
+
+
+def _due_member_ids(where: ColumnElement[bool], member_col: Any) -> DueMembers:
+    def due(session: Session, after: int) -> list[int]:
+        stmt = (
+            select(member_col)
+            .where(where, member_col > after)
+            .group_by(member_col)
+            .order_by(member_col)
+            .limit(CHUNK_MEMBERS)
+        )
+        return list(session.scalars(stmt))
+
+    return due
+
+
+def _json_points(session: Session, points: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.json_object("points", points)
+    return func.json_build_object("points", points)
+
+
+def _per_member(where: ColumnElement[bool], member_col: Any, points_col: Any) -> Any:
+    return (
+        select(
+            member_col.label("member_id"),
+            func.sum(points_col).label("points"),
+            func.count().label("n"),
+        )
+        .where(where)
+        .group_by(member_col)
+        .subquery()
+    )
+
+
+def _stats(session: Session, per_member: Any) -> JobResult:
+    members, points, rows = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(per_member.c.points), 0),
+            func.coalesce(func.sum(per_member.c.n), 0),
+        )
+    ).one()
+    return JobResult(rows=int(rows), points=int(points), members=int(members))
+
+
+_NO_SYNC = {"synchronize_session": False}
+
+
+# --- expire ------------------------------------------------------------------------------------
+
+
+def _due_lots(as_of: datetime) -> ColumnElement[bool]:
+    return and_(Lot.remaining > 0, Lot.expires_at <= as_of)
+
+
+def expire_lots(
+    transaction: Transaction,
+    as_of: datetime,
+    now: datetime,
+    on_chunk: Callable[[JobResult], None] | None = None,
+) -> JobResult:
+    """Expire what remains of every lot due at ``as_of``."""
+    return run_chunks(
+        transaction,
+        _due_member_ids(_due_lots(as_of), Lot.member_id),
+        lambda s, ids: expire_chunk(s, ids, as_of, now),
+        on_chunk,
+    )
+
+
+def expire_chunk(
+    session: Session, member_ids: list[int], as_of: datetime, now: datetime
+) -> JobResult:
+    """Expire what remains of these members' due lots: entries, cache, outbox, lots."""
+    due = and_(_due_lots(as_of), Lot.member_id.in_(member_ids))
+    per_member = _per_member(due, Lot.member_id, Lot.remaining)
+    result = _stats(session, per_member)
+    if not result.members:
+        return result
+    session.execute(
+        insert(Entry).from_select(
+            [
+                "program_id",
+                "member_id",
+                "kind",
+                "points",
+                "occurred_at",
+                "recorded_at",
+                "source_type",
+                "source_id",
+                "lot_id",
+                "expires_at",
+                "description",
+            ],
+            select(
+                Lot.program_id,
+                Lot.member_id,
+                literal("expire"),
+                -Lot.remaining,
+                Lot.expires_at,
+                literal(now, UTCDateTime()),
+                literal("job"),
+                literal("expire"),
+                Lot.id,
+                Lot.expires_at,
+                literal("积分到期"),
+            ).where(due),
+        )
+    )
+    session.execute(
+        update(Member)
+        .where(Member.id == per_member.c.member_id)
+        .values(
+            points_available=Member.points_available - per_member.c.points,
+            lifetime_expired=Member.lifetime_expired + per_member.c.points,
+        )
+        .execution_options(**_NO_SYNC)
+    )
+    _outbox_per_member(session, due, "points.expired", Lot.remaining, now)
+    session.execute(update(Lot).where(due).values(remaining=0).execution_options(**_NO_SYNC))
+    return result
+
+
+def _outbox_per_member(
+    session: Session, where: ColumnElement[bool], topic: str, points_col: Any, now: datetime
+) -> None:
+    table = points_col.table
+    session.execute(
+        insert(OutboxEvent).from_select(
+            ["program_id", "topic", "member_id", "payload", "created_at", "attempts"],
+            select(
+                table.c.program_id,
+                literal(topic),
+                table.c.member_id,
+                _json_points(session, func.sum(points_col)),
+                literal(now, UTCDateTime()),
+                literal(0),
+            )
+            .where(where)
+            .group_by(table.c.program_id, table.c.member_id),
+        )
+    )
+
+
+# --- vest --------------------------------------------------------------------------------------
+
+
+def _due_pending(as_of: datetime) -> ColumnElement[bool]:
+    return and_(Lot.state == "pending", Lot.available_at <= as_of)
+
+
+def vest_lots(
+    transaction: Transaction,
+    as_of: datetime,
+    now: datetime,
+    on_chunk: Callable[[JobResult], None] | None = None,
+) -> JobResult:
+    """Make pending points whose return window has closed available."""
+    return run_chunks(
+        transaction,
+        _due_member_ids(_due_pending(as_of), Lot.member_id),
+        lambda s, ids: vest_chunk(s, ids, as_of, now),
+        on_chunk,
+    )
+
+
+def vest_chunk(
+    session: Session, member_ids: list[int], as_of: datetime, now: datetime
+) -> JobResult:
+    due = and_(_due_pending(as_of), Lot.member_id.in_(member_ids))
+    per_member = _per_member(due, Lot.member_id, Lot.remaining)
+    result = _stats(session, per_member)
+    if not result.members:
+        return result
+    session.execute(
+        update(Member)
+        .where(Member.id == per_member.c.member_id)
+        .values(
+            points_available=Member.points_available + per_member.c.points,
+            points_pending=Member.points_pending - per_member.c.points,
+        )
+        .execution_options(**_NO_SYNC)
+    )
+    _outbox_per_member(session, due, "points.available", Lot.remaining, now)
+    session.execute(update(Lot).where(due).values(state="available").execution_options(**_NO_SYNC))
+    session.expire_all()
+    in_debt = select(Member).where(Member.id.in_(member_ids), Member.points_debt > 0)
+    for member in session.scalars(in_debt):
+        settle_debt(session, member)
+    return result
+
+
+# --- release holds -----------------------------------------------------------------------------
+
+
+def _due_holds(as_of: datetime) -> ColumnElement[bool]:
+    return and_(Hold.status == "held", Hold.expires_at <= as_of)
+
+
+def release_holds(
+    transaction: Transaction,
+    as_of: datetime,
+    now: datetime,
+    on_chunk: Callable[[JobResult], None] | None = None,
+) -> JobResult:
+    """Void holds past their time-out: the points go back to their lots."""
+    return run_chunks(
+        transaction,
+        _due_member_ids(_due_holds(as_of), Hold.member_id),
+        lambda s, ids: release_chunk(s, ids, as_of, now),
+        on_chunk,
+    )
+
+
+def release_chunk(
+    session: Session, member_ids: list[int], as_of: datetime, now: datetime
+) -> JobResult:
+    due = and_(_due_holds(as_of), Hold.member_id.in_(member_ids))
+    per_member = _per_member(due, Hold.member_id, Hold.points)
+    result = _stats(session, per_member)
+    if not result.members:
+        return result
+    open_allocations = and_(
+        Allocation.hold_id.in_(select(Hold.id).where(due)), Allocation.released_at.is_(None)
+    )
+    per_lot = (
+        select(Allocation.lot_id, func.sum(Allocation.points).label("points"))
+        .where(open_allocations)
+        .group_by(Allocation.lot_id)
+        .subquery()
+    )
+    session.execute(
+        update(Lot)
+        .where(Lot.id == per_lot.c.lot_id)
+        .values(remaining=Lot.remaining + per_lot.c.points)
+        .execution_options(**_NO_SYNC)
+    )
+    session.execute(
+        update(Allocation)
+        .where(open_allocations)
+        .values(released_at=now)
+        .execution_options(**_NO_SYNC)
+    )
+    session.execute(
+        update(Member)
+        .where(Member.id == per_member.c.member_id)
+        .values(
+            points_available=Member.points_available + per_member.c.points,
+            points_held=Member.points_held - per_member.c.points,
+        )
+        .execution_options(**_NO_SYNC)
+    )
+    session.execute(
+        update(Hold)
+        .where(due)
+        .values(status="expired", closed_at=now)
+        .execution_options(**_NO_SYNC)
+    )
+    return result

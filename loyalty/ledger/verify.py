@@ -1,0 +1,77 @@
+"""Prove the ledger balances: for every member, cache = journal = lots (+ debt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from loyalty.ledger.models import Entry, Hold, Lot
+from loyalty.members.models import Member
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    member_id: int
+    check: str
+    cached: int
+    actual: int
+
+
+def verify(session: Session, program_id: int | None = None) -> list[Mismatch]:
+    """Every member whose cached balance disagrees with the entries, the lots or the holds.
+
+    Set-based: four aggregate queries joined in one pass over the members.
+    """
+    entries = _sum_by_member(Entry.member_id, Entry.points, None)
+    lots_available = _sum_by_member(Lot.member_id, Lot.remaining, Lot.state == "available")
+    lots_pending = _sum_by_member(Lot.member_id, Lot.remaining, Lot.state == "pending")
+    holds = _sum_by_member(Hold.member_id, Hold.points, Hold.status == "held")
+    negative_lots = session.execute(
+        select(Lot.member_id, Lot.remaining).where(Lot.remaining < 0)
+    ).all()
+    stmt = (
+        select(
+            Member,
+            func.coalesce(entries.c.total, 0),
+            func.coalesce(lots_available.c.total, 0),
+            func.coalesce(lots_pending.c.total, 0),
+            func.coalesce(holds.c.total, 0),
+        )
+        .outerjoin(entries, entries.c.member_id == Member.id)
+        .outerjoin(lots_available, lots_available.c.member_id == Member.id)
+        .outerjoin(lots_pending, lots_pending.c.member_id == Member.id)
+        .outerjoin(holds, holds.c.member_id == Member.id)
+    )
+    if program_id is not None:
+        stmt = stmt.where(Member.program_id == program_id)
+    found = [Mismatch(m, "negative_lot", 0, int(r)) for m, r in negative_lots]
+    for member, e, la, lp, h in session.execute(stmt):
+        found.extend(_check(member, int(e), int(la), int(lp), int(h)))
+    return found
+
+
+def _sum_by_member(member_col: object, value_col: object, where: object) -> object:
+    value = value_col if where is None else case((where, value_col), else_=0)  # type: ignore[arg-type]
+    return (
+        select(member_col.label("member_id"), func.sum(value).label("total"))  # type: ignore[attr-defined]
+        .group_by(member_col)  # type: ignore[arg-type]
+        .subquery()
+    )
+
+
+def _check(
+    m: Member, entries: int, lots_available: int, lots_pending: int, held: int
+) -> list[Mismatch]:
+    balance = m.points_available + m.points_pending + m.points_held
+    checks = [
+        ("entries", balance, entries),
+        ("available_lots", m.points_available + m.points_debt, lots_available),
+        ("pending_lots", m.points_pending, lots_pending),
+        ("held", m.points_held, held),
+        ("debt_not_negative", m.points_debt, max(m.points_debt, 0)),
+    ]
+    return [
+        Mismatch(m.id, name, cached, actual) for name, cached, actual in checks if cached != actual
+    ]

@@ -1,0 +1,86 @@
+"""Members and their identifiers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty.db.base import Base, BigId, UTCDateTime
+
+IDENTIFIER_TYPES = ("phone", "card", "wechat_openid", "wechat_unionid", "alipay_uid")
+STATUSES = ("active", "frozen", "merged")
+
+
+class Member(Base):
+    """One person in one program, with the cached balance of their points.
+
+    The ``points_*`` and ``lifetime_*`` columns are a cache of the ledger, written in the same
+    transaction as the entries and lots; ``loyalty ledger verify`` proves for every member that
+    ``available + pending + held = sum(entries)``, ``available + debt = sum(open available
+    lots)``, ``pending = sum(pending lots)`` and ``held = sum(active holds)``.
+
+    Attributes:
+        points_available: spendable now; negative only while the member owes a debt.
+        points_pending: earned but inside the return window.
+        points_held: reserved by open holds (points used as payment, not yet captured).
+        points_debt: points taken back by refunds after they were spent; later earnings repay it.
+        merged_into_id: for a ``merged`` member, the survivor that now holds everything.
+    """
+
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("program_id", "member_no"),
+        UniqueConstraint("program_id", "referral_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    member_no: Mapped[str | None] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(80))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    tier_code: Mapped[str | None] = mapped_column(String(32))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    referrer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    referral_code: Mapped[str] = mapped_column(String(12))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    consents: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)
+    points_available: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_held: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_debt: Mapped[int] = mapped_column(BigInteger, default=0)
+    lifetime_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    lifetime_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
+    lifetime_expired: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Identifier(Base):
+    """A (type, value) a member is known by: unique per program."""
+
+    __tablename__ = "member_identifiers"
+    __table_args__ = (
+        UniqueConstraint("program_id", "type", "value"),
+        Index("ix_member_identifiers_member", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

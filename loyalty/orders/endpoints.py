@@ -1,0 +1,117 @@
+"""``/v1/orders``: earn on orders (single, simulated, batch) and take back on refunds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from loyalty.api.deps import IdempotencyKey, Till, mutate, now_factory, reading, require_store
+from loyalty.api.problems import problem_body
+from loyalty.api.responses import json_response
+from loyalty.api.schemas import problems
+from loyalty.errors import LoyaltyError
+from loyalty.orders.schemas import BatchIn, BatchOut, OrderIn, OrderOut, RefundIn, RefundOut
+from loyalty.orders.service import (
+    OrderRequest,
+    Outcome,
+    RefundRequest,
+    error_outcome,
+    fingerprint,
+    post_orders,
+    public_body,
+    refund_order,
+)
+from loyalty.programs.service import get_program
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+
+def _single(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.status, public_body(outcome.body)
+
+
+@router.post("", status_code=201, response_model=OrderOut, responses=problems(404, 409))
+def post_order(
+    body: OrderIn, request: Request, principal: Till, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Credit the points an order earns, with the breakdown that explains each point.
+
+    Exactly once per ``order_id``: a retry gets the first answer; the same ``order_id`` with
+    another body is 409 ``order_conflict``.
+    """
+    req = body.to_request(require_store(principal, body.store_code))
+
+    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        program = get_program(session, principal.program_id)
+        return _single(post_orders(session, program, [req], now)[0])
+
+    return mutate(request, principal, idempotency_key, req.request_hash, work)
+
+
+@router.post("/simulate", response_model=OrderOut, responses=problems(404))
+def simulate_order(body: OrderIn, request: Request, principal: Till) -> Response:
+    """What the order would earn, explained; nothing is written."""
+    req = body.to_request(require_store(principal, body.store_code))
+    with reading(request) as session:
+        program = get_program(session, principal.program_id)
+        outcome = post_orders(session, program, [req], now_factory(request)(), simulate=True)[0]
+        _, answer = _single(outcome)
+    return json_response(answer, 200)
+
+
+@router.post("/batch", response_model=BatchOut, responses=problems())
+def post_batch(
+    body: BatchIn, request: Request, principal: Till, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Up to 1,000 orders, each answered on its own; a bad order never rejects the others."""
+    ready: list[OrderRequest] = []
+    refused: dict[int, Outcome] = {}
+    for i, order in enumerate(body.orders):
+        try:
+            ready.append(order.to_request(require_store(principal, order.store_code)))
+        except LoyaltyError as exc:
+            refused[i] = error_outcome(order.order_id, exc)
+
+    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        program = get_program(session, principal.program_id)
+        posted = iter(post_orders(session, program, ready, now))
+        outcomes = [refused.get(i) or next(posted) for i in range(len(body.orders))]
+        return 200, {"results": [_result(o) for o in outcomes]}
+
+    return mutate(request, principal, idempotency_key, [r.request_hash for r in ready], work)
+
+
+def _result(outcome: Outcome) -> dict[str, Any]:
+    body = problem_body(outcome.error) if outcome.error else public_body(outcome.body)
+    return {"order_id": outcome.order_id, "status": outcome.status, "body": body}
+
+
+@router.post(
+    "/{order_id}/refunds", status_code=201, response_model=RefundOut, responses=problems(404, 409)
+)
+def post_refund(
+    order_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: RefundIn,
+    request: Request,
+    principal: Till,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Take back points in proportion to the refunded amount, once per ``refund_id``."""
+    payload = body.model_dump(mode="json")
+    req = RefundRequest(
+        refund_id=body.refund_id, amount=body.amount, request_hash=fingerprint([order_id, payload])
+    )
+
+    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        program = get_program(session, principal.program_id)
+        return 201, refund_order(
+            session, program, order_id, req, now, principal.actor, store_id=principal.store_id
+        )
+
+    return mutate(request, principal, idempotency_key, payload, work)

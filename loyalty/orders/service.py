@@ -1,0 +1,484 @@
+"""Posting orders and refunds: the flow from a till's request to points in the ledger.
+
+This is where domains meet (members, stores, rules, ledger, outbox), in one place. One path
+serves a single order, a batch of a thousand and an import: resolve stores, lock members,
+replay what was already posted, evaluate, then write orders, entries and lots in a few
+multi-row statements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from loyalty.errors import (
+    ConflictError,
+    InvalidRequestError,
+    LoyaltyError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from loyalty.ledger.models import Lot
+from loyalty.ledger.policy import available_at_for, expiry_for
+from loyalty.ledger.service import Credit, credit_many, spend
+from loyalty.members.models import Member
+from loyalty.members.service import MemberNotActiveError, MemberNotFoundError, lock_member
+from loyalty.notifications.outbox import emit, emit_many
+from loyalty.orders.models import Order, Refund
+from loyalty.programs.models import Program
+from loyalty.rules.engine import (
+    EarnSettings,
+    Evaluation,
+    MemberSnapshot,
+    OrderFacts,
+    OrderLine,
+    evaluate,
+)
+from loyalty.stores.models import Store
+from loyalty.stores.service import UnknownStoreError
+
+
+class OrderConflictError(ConflictError):
+    code = "order_conflict"
+    title = "Order id already used for another order"
+
+
+class OrderNotFoundError(NotFoundError):
+    code = "order_not_found"
+    title = "Order not found"
+
+
+class OrderInFutureError(InvalidRequestError):
+    code = "occurred_at_in_future"
+    title = "Order time is in the future"
+
+
+class RefundConflictError(ConflictError):
+    code = "refund_conflict"
+    title = "Refund id already used for another refund"
+
+
+class RefundExceedsOrderError(InvalidRequestError):
+    code = "refund_exceeds_order"
+    title = "Refunds exceed the order amount"
+
+
+class ConcurrentWriteError(ConflictError):
+    """Another transaction posted the same order id first; the caller retries once."""
+
+    code = "concurrent_write"
+    title = "Concurrent write, retry"
+
+
+FUTURE_TOLERANCE = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    order_id: str
+    member_id: int
+    amount: int
+    occurred_at: datetime
+    store_code: str | None = None
+    channel: str | None = None
+    payment_method: str | None = None
+    lines: tuple[OrderLine, ...] = ()
+    request_hash: str = ""
+
+
+@dataclass
+class Outcome:
+    """One order's answer: ``status`` 201 with ``body``, or an error."""
+
+    order_id: str
+    status: int
+    body: dict[str, Any]
+    error: LoyaltyError | None = None
+
+
+def fingerprint(payload: Any) -> str:
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def earn_settings(program: Program) -> EarnSettings:
+    return EarnSettings(
+        points=program.earn_points,
+        per_amount=program.earn_per_amount,
+        rounding=program.rounding,
+        currency=program.currency,
+        excluded_categories=frozenset(program.excluded_categories or ()),
+        excluded_payment_methods=frozenset(program.excluded_payment_methods or ()),
+    )
+
+
+def error_outcome(order_id: str, error: LoyaltyError) -> Outcome:
+    return Outcome(order_id, error.status, {}, error)
+
+
+# --- posting -----------------------------------------------------------------------------------
+
+
+def post_orders(
+    session: Session,
+    program: Program,
+    requests: Sequence[OrderRequest],
+    now: datetime,
+    *,
+    simulate: bool = False,
+) -> list[Outcome]:
+    """Post orders (or, with ``simulate``, answer as if posting and write nothing)."""
+    outcomes: dict[int, Outcome] = {}
+    stores = _stores(session, program.id, requests)
+    members = _lock_members(session, program.id, requests, lock=not simulate)
+    existing = {} if simulate else _existing_orders(session, program.id, requests)
+    fresh: list[tuple[int, OrderRequest, Member, Store | None]] = []
+    seen: dict[str, int] = {}
+    for i, req in enumerate(requests):
+        try:
+            if req.order_id in seen or req.order_id in existing:
+                outcomes[i] = _replay(req, existing.get(req.order_id), outcomes, seen)
+                continue
+            seen[req.order_id] = i
+            fresh.append((i, req, *_check(req, members, stores, now)))
+        except LoyaltyError as exc:
+            outcomes[i] = error_outcome(req.order_id, exc)
+    outcomes.update(_earn(session, program, fresh, now, simulate))
+    return [outcomes[i] for i in range(len(requests))]
+
+
+def _stores(
+    session: Session, program_id: int, requests: Sequence[OrderRequest]
+) -> dict[str, Store]:
+    codes = {r.store_code for r in requests if r.store_code}
+    if not codes:
+        return {}
+    rows = session.scalars(
+        select(Store).where(Store.program_id == program_id, Store.code.in_(codes))
+    )
+    return {s.code: s for s in rows}
+
+
+def _lock_members(
+    session: Session, program_id: int, requests: Sequence[OrderRequest], *, lock: bool
+) -> dict[int, Member]:
+    """Lock every member the orders name, in id order (PostgreSQL), following merges."""
+    ids = sorted({r.member_id for r in requests})
+    stmt = select(Member).where(Member.id.in_(ids), Member.program_id == program_id)
+    stmt = stmt.order_by(Member.id).execution_options(populate_existing=True)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    found = {m.id: m for m in session.scalars(stmt)}
+    for member_id, member in list(found.items()):
+        if member.status == "merged":
+            found[member_id] = lock_member(session, program_id, member_id)
+    return found
+
+
+def _existing_orders(
+    session: Session, program_id: int, requests: Sequence[OrderRequest]
+) -> dict[str, Order]:
+    ids = {r.order_id for r in requests}
+    rows = session.scalars(
+        select(Order).where(Order.program_id == program_id, Order.order_id.in_(ids))
+    )
+    return {o.order_id: o for o in rows}
+
+
+def _replay(
+    req: OrderRequest, stored: Order | None, outcomes: dict[int, Outcome], seen: dict[str, int]
+) -> Outcome:
+    """The first answer for a retried order, or a conflict if the body changed."""
+    if stored is not None:
+        if stored.request_hash != req.request_hash:
+            raise OrderConflictError(f"order {req.order_id} was posted with another body")
+        return Outcome(req.order_id, 201, stored.response)
+    first = outcomes.get(seen[req.order_id])
+    if first is None or first.error is not None:
+        raise OrderConflictError(f"order {req.order_id} appears twice in this request")
+    return _replay_outcome(req, first)
+
+
+def _replay_outcome(req: OrderRequest, first: Outcome) -> Outcome:
+    if first.body.get("_hash") != req.request_hash:
+        raise OrderConflictError(f"order {req.order_id} appears twice with different bodies")
+    return first
+
+
+def _check(
+    req: OrderRequest, members: dict[int, Member], stores: dict[str, Store], now: datetime
+) -> tuple[Member, Store | None]:
+    member = members.get(req.member_id)
+    if member is None:
+        raise MemberNotFoundError(f"member {req.member_id} does not exist")
+    if member.status != "active":
+        raise MemberNotActiveError(f"member {member.member_no} is {member.status}")
+    store = stores.get(req.store_code) if req.store_code else None
+    if req.store_code and store is None:
+        raise UnknownStoreError(f"store {req.store_code!r} does not exist", field="store_code")
+    if req.occurred_at > now + FUTURE_TOLERANCE:
+        raise OrderInFutureError(f"occurred_at {req.occurred_at.isoformat()} is in the future")
+    return member, store
+
+
+def _earn(
+    session: Session,
+    program: Program,
+    fresh: list[tuple[int, OrderRequest, Member, Store | None]],
+    now: datetime,
+    simulate: bool,
+) -> dict[int, Outcome]:
+    settings = earn_settings(program)
+    planned = [(i, req, m, s, _evaluate(req, m, settings)) for i, req, m, s in fresh]
+    credits = [_credit(program, req, m, s, ev, now) for _, req, m, s, ev in planned]
+    if simulate:
+        session.expunge_all()
+    positive = [c for c in credits if c.points > 0]
+    after = iter(credit_many(session, positive, now, write=not simulate))
+    outcomes: dict[int, Outcome] = {}
+    for (i, req, m, _, ev), c in zip(planned, credits, strict=True):
+        balance = next(after) if c.points > 0 else (m.points_available, m.points_pending)
+        outcomes[i] = Outcome(req.order_id, 201, _response(req, m, ev, c, balance))
+    if not simulate:
+        _insert_orders(session, program.id, planned, outcomes, now)
+    return outcomes
+
+
+def _evaluate(req: OrderRequest, member: Member, settings: EarnSettings) -> Evaluation:
+    facts = OrderFacts(
+        order_id=req.order_id,
+        amount=req.amount,
+        occurred_at=req.occurred_at,
+        store_code=req.store_code,
+        channel=req.channel,
+        payment_method=req.payment_method,
+        lines=req.lines,
+    )
+    snapshot = MemberSnapshot(id=member.id, tier_code=member.tier_code, birthday=member.birthday)
+    return evaluate(facts, snapshot, settings)
+
+
+def _credit(
+    program: Program,
+    req: OrderRequest,
+    member: Member,
+    store: Store | None,
+    ev: Evaluation,
+    now: datetime,
+) -> Credit:
+    return Credit(
+        member=member,
+        points=ev.points,
+        kind="earn",
+        source_type="order",
+        source_id=req.order_id,
+        occurred_at=req.occurred_at,
+        expires_at=expiry_for(program, req.occurred_at),
+        available_at=available_at_for(program, req.occurred_at, now),
+        description=f"订单 {req.order_id} 消费积分",
+        breakdown=[a.as_dict() for a in ev.awards],
+        store_id=store.id if store else None,
+        channel=req.channel or (store.channel if store else None),
+    )
+
+
+def _response(
+    req: OrderRequest, member: Member, ev: Evaluation, c: Credit, balance: tuple[int, int]
+) -> dict[str, Any]:
+    pending = c.available_at is not None and c.points > 0
+    return {
+        "order_id": req.order_id,
+        "member_id": member.id,
+        "points": {
+            "awarded": ev.points,
+            "status": "pending" if pending else "available",
+            "available_at": c.available_at.isoformat() if pending and c.available_at else None,
+            "expires_at": c.expires_at.isoformat() if c.expires_at and ev.points else None,
+        },
+        "breakdown": [a.as_dict() for a in ev.awards],
+        "member_points": {"available": balance[0], "pending": balance[1]},
+        "_hash": req.request_hash,
+    }
+
+
+def _insert_orders(
+    session: Session,
+    program_id: int,
+    planned: list[tuple[int, OrderRequest, Member, Store | None, Evaluation]],
+    outcomes: dict[int, Outcome],
+    now: datetime,
+) -> None:
+    """Store each order with its answer (for retries) and tell the outbox.
+
+    If another transaction stored one of these order ids since we looked, the insert skips it
+    and the whole transaction is rolled back to be retried, so nothing is credited twice.
+    """
+    if not planned:
+        return
+    rows = [
+        {
+            "program_id": program_id,
+            "order_id": req.order_id,
+            "member_id": m.id,
+            "store_id": s.id if s else None,
+            "channel": req.channel or (s.channel if s else None),
+            "occurred_at": req.occurred_at,
+            "amount": req.amount,
+            "payment_method": req.payment_method,
+            "refunded_amount": 0,
+            "points_awarded": ev.points,
+            "points_reversed": 0,
+            "request_hash": req.request_hash,
+            "response": outcomes[i].body,
+            "created_at": now,
+        }
+        for i, req, m, s, ev in planned
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Order).on_conflict_do_nothing(index_elements=["program_id", "order_id"])
+    inserted = session.execute(stmt.returning(Order.order_id), rows).scalars().all()
+    if len(inserted) != len(rows):
+        raise ConcurrentWriteError("an order in this request was posted concurrently")
+    emit_many(
+        session,
+        [
+            (
+                program_id,
+                "points.earned",
+                m.id,
+                {"order_id": req.order_id, "points": ev.points, "member_id": m.id},
+            )
+            for _, req, m, _, ev in planned
+            if ev.points > 0
+        ],
+        now,
+    )
+
+
+def public_body(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if not k.startswith("_")}
+
+
+# --- refunds -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    refund_id: str
+    amount: int
+    request_hash: str
+
+
+def refund_order(
+    session: Session,
+    program: Program,
+    order_id: str,
+    req: RefundRequest,
+    now: datetime,
+    actor: str | None = None,
+    store_id: int | None = None,
+) -> dict[str, Any]:
+    """Take back the order's points in proportion to the refunded amount, once per refund id.
+
+    Points come from the order's own lot first, then the soonest-expiring others; what the
+    member has already spent becomes debt, repaid by later earnings.
+    """
+    order = _order(session, program.id, order_id)
+    if store_id is not None and order.store_id != store_id:
+        raise PermissionDeniedError(f"order {order_id} was not placed at this key's store")
+    member = lock_member(session, program.id, order.member_id)
+    session.refresh(order)
+    done = session.scalar(
+        select(Refund).where(Refund.program_id == program.id, Refund.refund_id == req.refund_id)
+    )
+    if done is not None:
+        if done.order_pk != order.id or done.request_hash != req.request_hash:
+            raise RefundConflictError(f"refund {req.refund_id} was posted with another body")
+        return done.response
+    if order.refunded_amount + req.amount > order.amount:
+        raise RefundExceedsOrderError(
+            f"refunds would total {order.refunded_amount + req.amount}, order is {order.amount}",
+            refundable=order.amount - order.refunded_amount,
+        )
+    points = _points_to_reverse(order, req.amount)
+    if points > 0:
+        own_lots = session.scalars(
+            select(Lot)
+            .where(
+                Lot.program_id == program.id,
+                Lot.source_type == "order",
+                Lot.source_id == order_id,
+                Lot.remaining > 0,
+            )
+            .order_by(Lot.id)
+        ).all()
+        spend(
+            session,
+            member,
+            points,
+            kind="reverse",
+            source_type="refund",
+            source_id=req.refund_id,
+            occurred_at=now,
+            now=now,
+            first=own_lots,
+            allow_debt=True,
+            store_id=order.store_id,
+            channel=order.channel,
+            actor=actor,
+            description=f"订单 {order_id} 退款 ¥{req.amount / 100:.2f}，扣回积分",
+        )
+    order.refunded_amount += req.amount
+    order.points_reversed += points
+    body = {
+        "refund_id": req.refund_id,
+        "order_id": order_id,
+        "member_id": member.id,
+        "amount": req.amount,
+        "points_reversed": points,
+        "member_points": {
+            "available": member.points_available,
+            "pending": member.points_pending,
+            "debt": member.points_debt,
+        },
+    }
+    session.add(
+        Refund(
+            program_id=program.id,
+            order_pk=order.id,
+            refund_id=req.refund_id,
+            amount=req.amount,
+            points_reversed=points,
+            request_hash=req.request_hash,
+            response=body,
+            created_at=now,
+        )
+    )
+    emit(session, program.id, "points.reversed", body, now, member.id)
+    session.flush()
+    return body
+
+
+def _order(session: Session, program_id: int, order_id: str) -> Order:
+    order = session.scalar(
+        select(Order).where(Order.program_id == program_id, Order.order_id == order_id)
+    )
+    if order is None:
+        raise OrderNotFoundError(f"order {order_id} does not exist")
+    return order
+
+
+def _points_to_reverse(order: Order, amount: int) -> int:
+    """Cumulative proportion, so partial refunds add up to exactly the awarded points."""
+    if order.amount == 0:
+        return 0
+    target = order.points_awarded * (order.refunded_amount + amount) // order.amount
+    return max(target - order.points_reversed, 0)
