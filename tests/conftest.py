@@ -1,0 +1,144 @@
+"""Test fixtures: a real database (SQLite by default, PostgreSQL when
+``LOYALTY_TEST_DATABASE_URL`` names one), migrated with Alembic once per run.
+
+Most tests run inside one transaction that is rolled back at the end (the app and the jobs
+see the same connection through ``SharedConnectionDatabase``). Tests of real concurrency use
+``committed_db``: separate connections that commit, and the tables are emptied afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from loyalty.db.base import Base
+from loyalty.db.engine import Database, normalise_url
+from loyalty.db.migrate import upgrade
+from loyalty.ledger.verify import verify
+from loyalty.programs.service import ensure_program
+
+START = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+def _database_url(tmp_root: Path) -> tuple[str, str | None]:
+    """The URL to test against, and the server-side database to drop afterwards."""
+    url = os.environ.get("LOYALTY_TEST_DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return f"sqlite:///{tmp_root / 'test.db'}", None
+    name = f"loyalty_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return normalise_url(url).rsplit("/", 1)[0] + "/" + name, name
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    url, created = _database_url(tmp_path_factory.mktemp("db"))
+    db = Database(url, pool_size=30)
+    upgrade(db.engine)
+    with db.transaction() as session:
+        ensure_program(session, START)
+    yield db
+    db.dispose()
+    if created:
+        admin = create_engine(os.environ["LOYALTY_TEST_DATABASE_URL"].replace(
+            "postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class SharedConnectionDatabase(Database):
+    """A ``Database`` whose sessions all run in savepoints of one outer transaction."""
+
+    def __init__(self, connection: Connection, real: Database) -> None:
+        self.engine = real.engine
+        self.connection = connection
+        factory = sessionmaker(bind=connection, expire_on_commit=False,
+                               join_transaction_mode="create_savepoint")
+        self.writer = factory
+        self.reader = factory
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.writer() as session, session.begin():
+            yield session
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[SharedConnectionDatabase]:
+    with database.engine.connect() as connection:
+        outer = connection.begin()
+        yield SharedConnectionDatabase(connection, database)
+        outer.rollback()
+
+
+@pytest.fixture
+def session(db: SharedConnectionDatabase) -> Iterator[Session]:
+    with db.writer() as s:
+        yield s
+
+
+@pytest.fixture
+def committed_db(database: Database) -> Iterator[Database]:
+    """The real database with real commits; emptied (but the program) afterwards."""
+    yield database
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "programs"]
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def assert_balanced(session: Session) -> None:
+    """The ledger invariant: cache = entries = lots (+ debt) for every member."""
+    session.flush()
+    problems = verify(session)
+    assert problems == [], problems
+
+
+@pytest.fixture
+def app(db: SharedConnectionDatabase, clock: Clock):  # type: ignore[no-untyped-def]
+    from loyalty.api.app import create_app
+
+    return create_app(db, clock=clock.now)
+
+
+@pytest.fixture
+def api(app, session: Session):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from tests.factories import Api, key_for
+
+    return Api(TestClient(app, raise_server_exceptions=False), key_for(session))
