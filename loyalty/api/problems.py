@@ -42,6 +42,11 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Re
         "detail": detail,
         **extra,
     }
+    return _render(body)
+
+
+def _render(body: dict[str, Any]) -> Response:
+    status = int(body["status"])
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return json_response(body, status, media_type=PROBLEM, headers=headers)
 
@@ -59,7 +64,7 @@ def problem_body(exc: LoyaltyError) -> dict[str, Any]:
 
 async def _domain(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoyaltyError)
-    return json_response(problem_body(exc), exc.status, media_type=PROBLEM)
+    return _render(problem_body(exc))
 
 
 async def _validation(_: Request, exc: Exception) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from loyalty.programs.models import Program
@@ -19,7 +19,7 @@ def expiry_for(program: Program, earned_at: datetime) -> datetime | None:
     if program.expiry_policy == "calendar_year":
         tz = ZoneInfo(program.timezone)
         year = earned_at.astimezone(tz).year + program.expiry_years + 1
-        return datetime(year, 1, 1, tzinfo=tz)
+        return datetime(year, 1, 1, tzinfo=tz).astimezone(UTC)
     return earned_at + timedelta(days=program.expiry_days)
 
 

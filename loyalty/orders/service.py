@@ -141,17 +141,23 @@ def post_orders(
     members = _lock_members(session, program.id, requests, lock=not simulate)
     existing = {} if simulate else _existing_orders(session, program.id, requests)
     fresh: list[tuple[int, OrderRequest, Member, Store | None]] = []
-    seen: dict[str, int] = {}
+    first_seen: dict[str, int] = {}
+    repeats: list[tuple[int, OrderRequest]] = []
     for i, req in enumerate(requests):
+        if req.order_id in first_seen:
+            repeats.append((i, req))
+            continue
+        first_seen[req.order_id] = i
         try:
-            if req.order_id in seen or req.order_id in existing:
-                outcomes[i] = _replay(req, existing.get(req.order_id), outcomes, seen)
-                continue
-            seen[req.order_id] = i
-            fresh.append((i, req, *_check(req, members, stores, now)))
+            if req.order_id in existing:
+                outcomes[i] = _replay(req, existing[req.order_id])
+            else:
+                fresh.append((i, req, *_check(req, members, stores, now)))
         except LoyaltyError as exc:
             outcomes[i] = error_outcome(req.order_id, exc)
     outcomes.update(_earn(session, program, fresh, now, simulate))
+    for i, req in repeats:
+        outcomes[i] = _repeat(req, outcomes[first_seen[req.order_id]])
     return [outcomes[i] for i in range(len(requests))]
 
 
@@ -193,24 +199,21 @@ def _existing_orders(
     return {o.order_id: o for o in rows}
 
 
-def _replay(
-    req: OrderRequest, stored: Order | None, outcomes: dict[int, Outcome], seen: dict[str, int]
-) -> Outcome:
+def _replay(req: OrderRequest, stored: Order) -> Outcome:
     """The first answer for a retried order, or a conflict if the body changed."""
-    if stored is not None:
-        if stored.request_hash != req.request_hash:
-            raise OrderConflictError(f"order {req.order_id} was posted with another body")
-        return Outcome(req.order_id, 201, stored.response)
-    first = outcomes.get(seen[req.order_id])
-    if first is None or first.error is not None:
-        raise OrderConflictError(f"order {req.order_id} appears twice in this request")
-    return _replay_outcome(req, first)
+    if stored.request_hash != req.request_hash:
+        raise OrderConflictError(f"order {req.order_id} was posted with another body")
+    return Outcome(req.order_id, 201, stored.response)
 
 
-def _replay_outcome(req: OrderRequest, first: Outcome) -> Outcome:
-    if first.body.get("_hash") != req.request_hash:
-        raise OrderConflictError(f"order {req.order_id} appears twice with different bodies")
-    return first
+def _repeat(req: OrderRequest, first: Outcome) -> Outcome:
+    """An order id given twice in one request: the same answer twice, if the bodies agree."""
+    if first.error is None and first.body.get("_hash") == req.request_hash:
+        return first
+    if first.error is not None and first.error.code != "order_conflict":
+        return first
+    conflict = OrderConflictError(f"order {req.order_id} appears twice with different bodies")
+    return error_outcome(req.order_id, conflict)
 
 
 def _check(

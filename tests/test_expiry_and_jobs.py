@@ -1,0 +1,112 @@
+"""Lots, expiry, the return window and held points timing out."""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from loyalty.ledger.jobs import expire_lots, release_holds, vest_lots
+from loyalty.ledger.models import Entry
+from loyalty.programs.models import Program
+from tests.conftest import START, assert_balanced
+
+
+def _expire(db, as_of):
+    return expire_lots(db.transaction, as_of, as_of)
+
+
+def test_points_expire_a_year_after_they_were_earned(api, db, session):
+    member = api.member()
+    api.order(member["id"], 5_000, START)
+    assert _expire(db, START + timedelta(days=364)).points == 0
+    result = _expire(db, START + timedelta(days=365))
+    assert (result.points, result.rows, result.members) == (50, 1, 1)
+    points = api.points(member["id"])
+    assert (points["available"], points["lifetime_expired"]) == (0, 50)
+    kinds = [e["kind"] for e in api.get(f"/v1/members/{member['id']}/ledger").json()["items"]]
+    assert kinds == ["expire", "earn"]
+    assert_balanced(session)
+
+
+def test_running_expiry_twice_expires_nothing_more(api, db, session):
+    member = api.member()
+    api.order(member["id"], 5_000, START)
+    later = START + timedelta(days=400)
+    assert _expire(db, later).points == 50
+    assert _expire(db, later).points == 0
+    assert session.scalar(select(Entry).where(Entry.kind == "expire")).points == -50
+    assert_balanced(session)
+
+
+def test_spending_uses_the_soonest_expiring_points_first(api, db, session):
+    member = api.member()
+    api.order(member["id"], 4_000, START - timedelta(days=300), order_id="OLD")  # 40, older
+    api.order(member["id"], 6_000, START, order_id="NEW")  # 60
+    hold = api.hold(member["id"], 50).json()
+    api.post(f"/v1/points/holds/{hold['id']}/capture")
+    # The old lot (40) was used up first; 10 came from the new one: nothing left to expire
+    # when the old lot's year ends.
+    assert _expire(db, START + timedelta(days=66)).points == 0
+    assert _expire(db, START + timedelta(days=366)).points == 50
+    assert_balanced(session)
+
+
+def test_calendar_year_policy_clears_points_at_the_end_of_next_year(api, db, session):
+    program = session.scalar(select(Program))
+    program.expiry_policy, program.expiry_years = "calendar_year", 1
+    session.commit()
+    member = api.member()
+    earned = datetime(2026, 3, 4, 2, tzinfo=UTC)
+    answer = api.order(member["id"], 10_000, earned)
+    # Valid until 2027-12-31 23:59:59 Shanghai time = 2027-12-31T16:00Z.
+    assert answer["points"]["expires_at"] == "2027-12-31T16:00:00+00:00"
+    assert _expire(db, datetime(2027, 12, 31, 15, 59, tzinfo=UTC)).points == 0
+    assert _expire(db, datetime(2027, 12, 31, 16, 0, tzinfo=UTC)).points == 100
+    assert_balanced(session)
+
+
+def test_never_expiring_points_stay(api, db, session):
+    program = session.scalar(select(Program))
+    program.expiry_policy = "never"
+    session.commit()
+    member = api.member()
+    assert api.order(member["id"], 1_000, START)["points"]["expires_at"] is None
+    assert _expire(db, START + timedelta(days=5000)).points == 0
+
+
+def test_pending_points_vest_after_the_return_window(api, db, session):
+    program = session.scalar(select(Program))
+    program.pending_days = 7
+    session.commit()
+    member = api.member()
+    answer = api.order(member["id"], 10_000, START)
+    assert answer["points"]["available_at"] == (START + timedelta(days=7)).isoformat()
+    assert api.hold(member["id"], 1).status_code == 409
+    assert vest_lots(db.transaction, START + timedelta(days=6), START).points == 0
+    assert vest_lots(db.transaction, START + timedelta(days=7), START).points == 100
+    points = api.points(member["id"])
+    assert (points["available"], points["pending"]) == (100, 0)
+    assert_balanced(session)
+
+
+def test_holds_past_their_time_out_are_voided_by_the_job(api, db, session, clock):
+    member = api.member()
+    api.order(member["id"], 10_000, START)
+    hold = api.post("/v1/points/holds", {"member_id": member["id"], "points": 80,
+                                         "reference": "T-1", "ttl_seconds": 60}).json()
+    assert api.points(member["id"])["held"] == 80
+    assert release_holds(db.transaction, START + timedelta(seconds=59), START).rows == 0
+    assert release_holds(db.transaction, START + timedelta(seconds=60), START).rows == 1
+    points = api.points(member["id"])
+    assert (points["available"], points["held"]) == (100, 0)
+    clock.advance(seconds=61)
+    late = api.post(f"/v1/points/holds/{hold['id']}/capture")
+    assert late.status_code == 409 and late.json()["code"] == "hold_not_open"
+    assert_balanced(session)
+
+
+def test_expiring_points_are_listed_soonest_first(api):
+    member = api.member()
+    api.order(member["id"], 1_000, START - timedelta(days=100))
+    api.order(member["id"], 2_000, START)
+    expiring = api.points(member["id"])["expiring"]
+    assert [e["points"] for e in expiring] == [10, 20]
