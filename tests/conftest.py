@@ -142,3 +142,32 @@ def api(app, session: Session):  # type: ignore[no-untyped-def]
     from tests.factories import Api, key_for
 
     return Api(TestClient(app, raise_server_exceptions=False), key_for(session))
+
+
+@pytest.fixture
+def live_api(committed_db: Database) -> Iterator[tuple[str, str]]:
+    """The app served over real HTTP by uvicorn (a thread), on committed data: (url, key)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from loyalty.api.app import create_app
+    from loyalty.apikeys.service import create_key
+
+    with committed_db.transaction() as s:
+        _, token = create_key(s, 1, "live", "admin", None, START)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(create_app(committed_db), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}", token
+    server.should_exit = True
+    thread.join(5)
