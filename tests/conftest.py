@@ -65,8 +65,12 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     yield db
     db.dispose()
     if created:
-        admin = create_engine(os.environ["LOYALTY_TEST_DATABASE_URL"].replace(
-            "postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            os.environ["LOYALTY_TEST_DATABASE_URL"].replace(
+                "postgresql://", "postgresql+psycopg://"
+            ),
+            isolation_level="AUTOCOMMIT",
+        )
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
         admin.dispose()
@@ -78,8 +82,9 @@ class SharedConnectionDatabase(Database):
     def __init__(self, connection: Connection, real: Database) -> None:
         self.engine = real.engine
         self.connection = connection
-        factory = sessionmaker(bind=connection, expire_on_commit=False,
-                               join_transaction_mode="create_savepoint")
+        factory = sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
         self.writer = factory
         self.reader = factory
 
@@ -162,8 +167,9 @@ def live_api(committed_db: Database) -> Iterator[tuple[str, str]]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    server = uvicorn.Server(uvicorn.Config(create_app(committed_db), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(committed_db), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -39,8 +39,9 @@ class Api:
         return self.client.get(path, headers={**self.headers, **kw.pop("headers", {})}, **kw)
 
     def post(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
-        return self.client.post(path, json=json,
-                                headers={**self.headers, **kw.pop("headers", {})}, **kw)
+        return self.client.post(
+            path, json=json, headers={**self.headers, **kw.pop("headers", {})}, **kw
+        )
 
     def ok(self, path: str, json: Any = None, status: int | None = None) -> dict[str, Any]:
         r = self.post(path, json)
@@ -60,8 +61,13 @@ class Api:
         return self.ok("/v1/orders", body, 201)
 
     def order_body(self, member_id: int, amount: int, at: datetime, **kw: Any) -> dict[str, Any]:
-        return {"order_id": kw.pop("order_id", f"ORD-{next(self.orders)}"),
-                "member_id": member_id, "amount": amount, "occurred_at": at.isoformat(), **kw}
+        return {
+            "order_id": kw.pop("order_id", f"ORD-{next(self.orders)}"),
+            "member_id": member_id,
+            "amount": amount,
+            "occurred_at": at.isoformat(),
+            **kw,
+        }
 
     def points(self, member_id: int) -> dict[str, Any]:
         r = self.get(f"/v1/members/{member_id}/points")
@@ -69,9 +75,11 @@ class Api:
         return r.json()
 
     def refund(self, order_id: str, refund_id: str, amount: int) -> httpx.Response:
-        return self.post(f"/v1/orders/{order_id}/refunds",
-                         {"refund_id": refund_id, "amount": amount})
+        return self.post(
+            f"/v1/orders/{order_id}/refunds", {"refund_id": refund_id, "amount": amount}
+        )
 
     def hold(self, member_id: int, points: int, ref: str = "PAY-1") -> httpx.Response:
-        return self.post("/v1/points/holds",
-                         {"member_id": member_id, "points": points, "reference": ref})
+        return self.post(
+            "/v1/points/holds", {"member_id": member_id, "points": points, "reference": ref}
+        )

@@ -24,8 +24,7 @@ def test_readonly_key_reads_but_cannot_write(api, session):
     member = api.member()
     reader = {"Authorization": f"Bearer {key_for(session, 'readonly')}"}
     assert api.client.get(f"/v1/members/{member['id']}/points", headers=reader).status_code == 200
-    r = api.client.post("/v1/orders", json=api.order_body(member["id"], 100, START),
-                        headers=reader)
+    r = api.client.post("/v1/orders", json=api.order_body(member["id"], 100, START), headers=reader)
     assert r.status_code == 403 and r.json()["code"] == "forbidden"
 
 
@@ -34,20 +33,27 @@ def test_a_till_key_posts_orders_only_for_its_own_store(api, session):
     api.store("BJ001")
     member = api.member()
     till = {"Authorization": f"Bearer {key_for(session, 'pos', 'SH001')}"}
-    own = api.client.post("/v1/orders", json=api.order_body(member["id"], 1_000, START),
-                          headers=till)
+    own = api.client.post(
+        "/v1/orders", json=api.order_body(member["id"], 1_000, START), headers=till
+    )
     assert own.status_code == 201  # the store defaults to the till's
     other = api.client.post(
-        "/v1/orders", json=api.order_body(member["id"], 1_000, START, store_code="BJ001"),
-        headers=till)
+        "/v1/orders",
+        json=api.order_body(member["id"], 1_000, START, store_code="BJ001"),
+        headers=till,
+    )
     assert other.status_code == 403
     assert api.client.get(f"/v1/members/{member['id']}", headers=till).status_code == 200
-    adjust = api.client.post("/v1/points/adjustments", headers=till,
-                             json={"member_id": member["id"], "points": 5, "reason": "x"})
+    adjust = api.client.post(
+        "/v1/points/adjustments",
+        headers=till,
+        json={"member_id": member["id"], "points": 5, "reason": "x"},
+    )
     assert adjust.status_code == 403
     api.order(member["id"], 1_000, START, order_id="BJ-ORDER", store_code="BJ001")
-    refund = api.client.post("/v1/orders/BJ-ORDER/refunds", headers=till,
-                             json={"refund_id": "R", "amount": 1_000})
+    refund = api.client.post(
+        "/v1/orders/BJ-ORDER/refunds", headers=till, json={"refund_id": "R", "amount": 1_000}
+    )
     assert refund.status_code == 403
 
 

@@ -9,18 +9,26 @@ def test_an_adjustment_needs_a_reason_and_records_who_made_it(api, session):
     member = api.member()
     missing = api.post("/v1/points/adjustments", {"member_id": member["id"], "points": 50})
     assert missing.status_code == 422
-    entry = api.ok("/v1/points/adjustments",
-                   {"member_id": member["id"], "points": 50, "reason": "补录纸质小票"}, 201)
+    entry = api.ok(
+        "/v1/points/adjustments",
+        {"member_id": member["id"], "points": 50, "reason": "补录纸质小票"},
+        201,
+    )
     assert entry["kind"] == "adjust" and entry["points"] == 50
     assert entry["actor"].startswith("apikey:") and "补录纸质小票" in entry["description"]
-    down = api.ok("/v1/points/adjustments",
-                  {"member_id": member["id"], "points": -20, "reason": "重复积分"}, 201)
+    down = api.ok(
+        "/v1/points/adjustments",
+        {"member_id": member["id"], "points": -20, "reason": "重复积分"},
+        201,
+    )
     assert down["points"] == -20
-    too_much = api.post("/v1/points/adjustments",
-                        {"member_id": member["id"], "points": -31, "reason": "x"})
+    too_much = api.post(
+        "/v1/points/adjustments", {"member_id": member["id"], "points": -31, "reason": "x"}
+    )
     assert too_much.status_code == 409 and too_much.json()["code"] == "insufficient_points"
-    zero = api.post("/v1/points/adjustments",
-                    {"member_id": member["id"], "points": 0, "reason": "x"})
+    zero = api.post(
+        "/v1/points/adjustments", {"member_id": member["id"], "points": 0, "reason": "x"}
+    )
     assert zero.status_code == 422 and zero.json()["code"] == "invalid_adjustment"
     assert api.points(member["id"])["available"] == 30
     assert_balanced(session)
@@ -55,17 +63,24 @@ def test_points_summary_reports_flows_liability_and_rates(api, db, session):
     expire_lots(db.transaction, START, START)  # the old 1000 expire
     hold = api.hold(member["id"], 200).json()
     api.post(f"/v1/points/holds/{hold['id']}/capture")
-    api.post("/v1/points/adjustments", {"member_id": member["id"], "points": 10,
-                                        "reason": "goodwill"})
-    summary = api.get("/v1/reports/points-summary", params={
-        "from": (START - timedelta(days=500)).isoformat(),
-        "to": (START + timedelta(days=1)).isoformat()}).json()
+    api.post(
+        "/v1/points/adjustments", {"member_id": member["id"], "points": 10, "reason": "goodwill"}
+    )
+    summary = api.get(
+        "/v1/reports/points-summary",
+        params={
+            "from": (START - timedelta(days=500)).isoformat(),
+            "to": (START + timedelta(days=1)).isoformat(),
+        },
+    ).json()
     assert summary["issued"] == 1500 and summary["redeemed"] == 200
     assert summary["expired"] == 1000 and summary["adjusted"] == 10
     assert summary["outstanding"] == 310
     assert summary["liability_amount"] == 310  # 310 points at ¥0.01 = 310 fen
     assert summary["redemption_rate"] == round(200 / 1500, 4)
     assert summary["breakage_rate"] == round(1000 / 1500, 4)
-    bad = api.get("/v1/reports/points-summary", params={"from": "2026-02-01T00:00:00Z",
-                                                        "to": "2026-01-01T00:00:00Z"})
+    bad = api.get(
+        "/v1/reports/points-summary",
+        params={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+    )
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_period"

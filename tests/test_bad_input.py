@@ -5,23 +5,26 @@ import pytest
 from tests.conftest import START, assert_balanced
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"amount": -1}, "body.amount"),
-    ({"amount": "100"}, "body.amount"),
-    ({"amount": 1.5}, "body.amount"),
-    ({"amount": 10**15}, "body.amount"),
-    ({"member_id": 0}, "body.member_id"),
-    ({"member_id": "x"}, "body.member_id"),
-    ({"occurred_at": "yesterday"}, "body.occurred_at"),
-    ({"occurred_at": "2026-03-04T10:00:00"}, "body.occurred_at"),  # no offset
-    ({"occurred_at": "1899-01-01T00:00:00+08:00"}, "body.occurred_at"),
-    ({"order_id": ""}, "body.order_id"),
-    ({"order_id": "x" * 65}, "body.order_id"),
-    ({"order_id": "has space"}, "body.order_id"),
-    ({"channel": "fax"}, "body.channel"),
-    ({"lines": [{"sku": "A", "amount": -5}]}, "body.lines.0.amount"),
-    ({"lines": "not a list"}, "body.lines"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"amount": -1}, "body.amount"),
+        ({"amount": "100"}, "body.amount"),
+        ({"amount": 1.5}, "body.amount"),
+        ({"amount": 10**15}, "body.amount"),
+        ({"member_id": 0}, "body.member_id"),
+        ({"member_id": "x"}, "body.member_id"),
+        ({"occurred_at": "yesterday"}, "body.occurred_at"),
+        ({"occurred_at": "2026-03-04T10:00:00"}, "body.occurred_at"),  # no offset
+        ({"occurred_at": "1899-01-01T00:00:00+08:00"}, "body.occurred_at"),
+        ({"order_id": ""}, "body.order_id"),
+        ({"order_id": "x" * 65}, "body.order_id"),
+        ({"order_id": "has space"}, "body.order_id"),
+        ({"channel": "fax"}, "body.channel"),
+        ({"lines": [{"sku": "A", "amount": -5}]}, "body.lines.0.amount"),
+        ({"lines": "not a list"}, "body.lines"),
+    ],
+)
 def test_invalid_order_fields_are_422_with_the_field_path(api, session, change, field):
     member = api.member()
     body = {**api.order_body(member["id"], 1_000, START), **change}
@@ -37,16 +40,18 @@ def test_invalid_order_fields_are_422_with_the_field_path(api, session, change, 
 
 @pytest.mark.parametrize("raw", [b"{", b"[]", b"null", b'"text"', b"\xff\xfe", b""])
 def test_malformed_bodies_are_4xx_not_500(api, raw):
-    r = api.client.post("/v1/orders", content=raw,
-                        headers={**api.headers, "content-type": "application/json"})
+    r = api.client.post(
+        "/v1/orders", content=raw, headers={**api.headers, "content-type": "application/json"}
+    )
     assert 400 <= r.status_code < 500, (raw, r.status_code, r.text)
     assert r.json()["code"]
 
 
 def test_oversized_bodies_are_refused_before_reading(api):
     big = b'{"orders": [' + b"0," * 5_000_000 + b"0]}"
-    r = api.client.post("/v1/orders/batch", content=big,
-                        headers={**api.headers, "content-type": "application/json"})
+    r = api.client.post(
+        "/v1/orders/batch", content=big, headers={**api.headers, "content-type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
 
 

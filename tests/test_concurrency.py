@@ -18,15 +18,18 @@ def _parallel(n, call):
 @pytest.fixture
 def client(live_api):
     url, token = live_api
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                      timeout=60) as c:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
         yield c
 
 
 def _member_with(client, points):
     member = client.post("/v1/members", json={}).json()
-    order = {"order_id": f"SEED-{member['id']}", "member_id": member["id"],
-             "amount": points * 100, "occurred_at": START.isoformat()}
+    order = {
+        "order_id": f"SEED-{member['id']}",
+        "member_id": member["id"],
+        "amount": points * 100,
+        "occurred_at": START.isoformat(),
+    }
     assert client.post("/v1/orders", json=order).status_code == 201
     return member["id"]
 
@@ -39,8 +42,10 @@ def _balanced(db):
 def test_twenty_holds_of_ten_against_a_hundred_give_exactly_ten(client, committed_db):
     member = _member_with(client, 100)
     body = {"member_id": member, "points": 10}
-    statuses = _parallel(20, lambda i: client.post(
-        "/v1/points/holds", json={**body, "reference": f"T{i}"}).status_code)
+    statuses = _parallel(
+        20,
+        lambda i: client.post("/v1/points/holds", json={**body, "reference": f"T{i}"}).status_code,
+    )
     assert sorted(statuses) == [201] * 10 + [409] * 10
     points = client.get(f"/v1/members/{member}/points").json()
     assert (points["available"], points["held"]) == (0, 100)
@@ -49,8 +54,12 @@ def test_twenty_holds_of_ten_against_a_hundred_give_exactly_ten(client, committe
 
 def test_concurrent_retries_of_one_order_credit_once(client, committed_db):
     member = client.post("/v1/members", json={}).json()["id"]
-    order = {"order_id": "RETRY-1", "member_id": member, "amount": 10_000,
-             "occurred_at": START.isoformat()}
+    order = {
+        "order_id": "RETRY-1",
+        "member_id": member,
+        "amount": 10_000,
+        "occurred_at": START.isoformat(),
+    }
     answers = _parallel(12, lambda i: client.post("/v1/orders", json=order))
     assert {a.status_code for a in answers} == {201}
     assert len({a.text for a in answers}) == 1
@@ -61,8 +70,12 @@ def test_concurrent_retries_of_one_order_credit_once(client, committed_db):
 def test_concurrent_idempotency_keys_give_one_answer(client, committed_db):
     member = _member_with(client, 100)
     body = {"member_id": member, "points": 30, "reference": "SAME"}
-    answers = _parallel(8, lambda i: client.post(
-        "/v1/points/holds", json=body, headers={"Idempotency-Key": "hold-once"}))
+    answers = _parallel(
+        8,
+        lambda i: client.post(
+            "/v1/points/holds", json=body, headers={"Idempotency-Key": "hold-once"}
+        ),
+    )
     assert {a.status_code for a in answers} == {201}
     assert len({a.json()["id"] for a in answers}) == 1
     assert client.get(f"/v1/members/{member}/points").json()["held"] == 30
@@ -71,8 +84,12 @@ def test_concurrent_idempotency_keys_give_one_answer(client, committed_db):
 
 def test_concurrent_refunds_never_take_back_more_than_earned(client, committed_db):
     member = _member_with(client, 100)
-    answers = _parallel(10, lambda i: client.post(
-        f"/v1/orders/SEED-{member}/refunds", json={"refund_id": f"R{i}", "amount": 2_500}))
+    answers = _parallel(
+        10,
+        lambda i: client.post(
+            f"/v1/orders/SEED-{member}/refunds", json={"refund_id": f"R{i}", "amount": 2_500}
+        ),
+    )
     assert sorted(a.status_code for a in answers) == [201] * 4 + [422] * 6
     assert client.get(f"/v1/members/{member}/points").json()["available"] == 0
     _balanced(committed_db)
@@ -86,8 +103,15 @@ def test_expiry_running_twice_at_once_with_live_orders(client, committed_db):
         if i < 2:
             return expire_lots(committed_db.transaction, later, later).points
         m = members[i % len(members)]
-        client.post("/v1/orders", json={"order_id": f"LIVE-{i}", "member_id": m,
-                                        "amount": 1_000, "occurred_at": later.isoformat()})
+        client.post(
+            "/v1/orders",
+            json={
+                "order_id": f"LIVE-{i}",
+                "member_id": m,
+                "amount": 1_000,
+                "occurred_at": later.isoformat(),
+            },
+        )
         return 0
 
     expired = sum(_parallel(8, work))

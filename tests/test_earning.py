@@ -12,8 +12,12 @@ def test_one_yuan_earns_one_point_rounded_down(api, session):
     api.store("SH001")
     member = api.member()
     answer = api.order(member["id"], 12_399, START, store_code="SH001")
-    assert answer["points"] == {"awarded": 123, "status": "available", "available_at": None,
-                                "expires_at": (START + timedelta(days=365)).isoformat()}
+    assert answer["points"] == {
+        "awarded": 123,
+        "status": "available",
+        "available_at": None,
+        "expires_at": (START + timedelta(days=365)).isoformat(),
+    }
     assert [b["points"] for b in answer["breakdown"]] == [123]
     assert "¥123.99" in answer["breakdown"][0]["description"]
     assert answer["member_points"] == {"available": 123, "pending": 0}
@@ -36,8 +40,10 @@ def test_stored_value_payment_and_excluded_categories_earn_nothing(api, session)
     member = api.member()
     paid_by_card = api.order(member["id"], 10_000, START, payment_method="stored_value")
     assert paid_by_card["points"]["awarded"] == 0
-    lines = [{"sku": "T1", "category": "tobacco", "quantity": 1, "amount": 4_000},
-             {"sku": "M1", "category": "milk tea", "quantity": 2, "amount": 6_000}]
+    lines = [
+        {"sku": "T1", "category": "tobacco", "quantity": 1, "amount": 4_000},
+        {"sku": "M1", "category": "milk tea", "quantity": 2, "amount": 6_000},
+    ]
     assert api.order(member["id"], 10_000, START, lines=lines)["points"]["awarded"] == 60
 
 
@@ -55,8 +61,9 @@ def test_a_retry_gets_the_first_answer_and_no_second_credit(api, session):
 def test_same_order_id_with_another_body_is_a_conflict(api):
     member = api.member()
     api.order(member["id"], 5_000, START, order_id="POS-1-0002")
-    clash = api.post("/v1/orders", api.order_body(member["id"], 6_000, START,
-                                                  order_id="POS-1-0002"))
+    clash = api.post(
+        "/v1/orders", api.order_body(member["id"], 6_000, START, order_id="POS-1-0002")
+    )
     assert clash.status_code == 409
     assert clash.json()["code"] == "order_conflict"
     assert clash.headers["content-type"].startswith("application/problem+json")
@@ -69,8 +76,9 @@ def test_idempotency_key_replays_and_refuses_another_body(api):
     assert api.post("/v1/orders", body, headers=key).status_code == 201
     replay = api.post("/v1/orders", body, headers=key)
     assert replay.status_code == 201 and replay.json()["points"]["awarded"] == 10
-    other = api.post("/v1/orders", api.order_body(member["id"], 1_000, START, order_id="K-2"),
-                     headers=key)
+    other = api.post(
+        "/v1/orders", api.order_body(member["id"], 1_000, START, order_id="K-2"), headers=key
+    )
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
     assert api.points(member["id"])["available"] == 10
 
@@ -102,16 +110,18 @@ def test_orders_to_an_unknown_member_or_store_are_refused(api):
     member = api.member()
     unknown = api.post("/v1/orders", api.order_body(987_654, 1_000, START))
     assert unknown.status_code == 404 and unknown.json()["code"] == "member_not_found"
-    bad_store = api.post("/v1/orders", api.order_body(member["id"], 1_000, START,
-                                                      store_code="NOPE"))
+    bad_store = api.post(
+        "/v1/orders", api.order_body(member["id"], 1_000, START, store_code="NOPE")
+    )
     assert bad_store.status_code == 422 and bad_store.json()["code"] == "unknown_store"
 
 
 def test_batch_answers_each_order_and_a_bad_one_rejects_nothing_else(api, session):
     api.store("SH001")
     member = api.member()
-    orders = [api.order_body(member["id"], 1_000 * (i + 1), START, store_code="SH001")
-              for i in range(5)]
+    orders = [
+        api.order_body(member["id"], 1_000 * (i + 1), START, store_code="SH001") for i in range(5)
+    ]
     orders.insert(2, api.order_body(424_242, 1_000, START))
     orders.append(dict(orders[0]))  # the same order again inside the batch: a replay
     r = api.post("/v1/orders/batch", {"orders": orders})

@@ -91,8 +91,10 @@ def test_pending_points_vest_after_the_return_window(api, db, session):
 def test_holds_past_their_time_out_are_voided_by_the_job(api, db, session, clock):
     member = api.member()
     api.order(member["id"], 10_000, START)
-    hold = api.post("/v1/points/holds", {"member_id": member["id"], "points": 80,
-                                         "reference": "T-1", "ttl_seconds": 60}).json()
+    hold = api.post(
+        "/v1/points/holds",
+        {"member_id": member["id"], "points": 80, "reference": "T-1", "ttl_seconds": 60},
+    ).json()
     assert api.points(member["id"])["held"] == 80
     assert release_holds(db.transaction, START + timedelta(seconds=59), START).rows == 0
     assert release_holds(db.transaction, START + timedelta(seconds=60), START).rows == 1

@@ -36,8 +36,9 @@ class World:
         self.session, self.db = session, db
         self.program = session.scalar(select(Program))
         self.program.pending_days = pending_days
-        self.members = [register(session, self.program.id, Registration(), START).id
-                        for _ in range(MEMBERS)]
+        self.members = [
+            register(session, self.program.id, Registration(), START).id for _ in range(MEMBERS)
+        ]
         self.orders: list[tuple[str, int]] = []
         self.holds: list[int] = []
         self.now = START
@@ -52,22 +53,31 @@ class World:
 
     def earn(self, m, amount, days_ago):
         order_id = f"O{len(self.orders)}"
-        req = OrderRequest(order_id=order_id, member_id=self.members[m], amount=amount,
-                           occurred_at=self.now - timedelta(days=days_ago),
-                           request_hash=order_id)
+        req = OrderRequest(
+            order_id=order_id,
+            member_id=self.members[m],
+            amount=amount,
+            occurred_at=self.now - timedelta(days=days_ago),
+            request_hash=order_id,
+        )
         outcome = post_orders(self.session, self.program, [req], self.now)[0]
         if outcome.error is None:
             self.orders.append((order_id, amount))
 
     def spend(self, m, points, partial):
-        hold = hold_points(self.session, self.program, self.members[m], points, "P", 60, None,
-                           self.now)
-        capture(self.session, self.program, hold.id, points // 2 if partial else None, None,
-                self.now)
+        hold = hold_points(
+            self.session, self.program, self.members[m], points, "P", 60, None, self.now
+        )
+        capture(
+            self.session, self.program, hold.id, points // 2 if partial else None, None, self.now
+        )
 
     def hold(self, m, points, _):
-        self.holds.append(hold_points(self.session, self.program, self.members[m], points, "H",
-                                      3600, None, self.now).id)
+        self.holds.append(
+            hold_points(
+                self.session, self.program, self.members[m], points, "H", 3600, None, self.now
+            ).id
+        )
 
     def close(self, i, do_capture, points):
         if not self.holds:
@@ -82,8 +92,13 @@ class World:
         if not self.orders:
             return
         order_id, _total = self.orders[i % len(self.orders)]
-        refund_order(self.session, self.program, order_id,
-                     RefundRequest(f"R{order_id}-{amount}-{self.now}", amount, "h"), self.now)
+        refund_order(
+            self.session,
+            self.program,
+            order_id,
+            RefundRequest(f"R{order_id}-{amount}-{self.now}", amount, "h"),
+            self.now,
+        )
 
     def expire(self, days, *_):
         self.now += timedelta(days=days)
@@ -95,16 +110,19 @@ class World:
         vest_lots(self.db.transaction, self.now, self.now)
 
     def adjust(self, m, points, _):
-        adjust(self.session, self.program, self.members[m], points, "property", None, "test",
-               self.now)
+        adjust(
+            self.session, self.program, self.members[m], points, "property", None, "test", self.now
+        )
 
     def merge(self, a, b, _):
         merge(self.session, self.program.id, self.members[a], self.members[b], self.now, "test")
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(steps=st.lists(ops, min_size=1, max_size=25), pending_days=st.sampled_from([0, 3]))
 def test_any_sequence_keeps_the_ledger_balanced(db, steps, pending_days):
     from loyalty.ledger.verify import verify

@@ -8,18 +8,27 @@ from tests.conftest import START, assert_balanced
 def test_register_with_any_identifier_and_look_up_by_each(api):
     api.store("HZ001", channel="store", region="杭州")
     member = api.member(
-        "138 0013 8000", name="李娜", birthday="1990-05-20", store_code="HZ001",
-        identifiers=[{"type": "wechat_openid", "value": "oX1-abc"},
-                     {"type": "card", "value": "8800123"},
-                     {"type": "meituan_uid", "value": "mt-42"}],
+        "138 0013 8000",
+        name="李娜",
+        birthday="1990-05-20",
+        store_code="HZ001",
+        identifiers=[
+            {"type": "wechat_openid", "value": "oX1-abc"},
+            {"type": "card", "value": "8800123"},
+            {"type": "meituan_uid", "value": "mt-42"},
+        ],
     )
     assert member["phone"] == "+8613800138000"
     assert member["member_no"].isdigit() and len(member["member_no"]) == 10
     assert member["tier"] == {"code": "base", "name": "普通会员"}
     assert member["store_code"] == "HZ001" and member["channel"] == "store"
-    for type_, value in [("phone", "13800138000"), ("phone", "+86 138-0013-8000"),
-                         ("wechat_openid", "oX1-abc"), ("card", "8800123"),
-                         ("meituan_uid", "mt-42")]:
+    for type_, value in [
+        ("phone", "13800138000"),
+        ("phone", "+86 138-0013-8000"),
+        ("wechat_openid", "oX1-abc"),
+        ("card", "8800123"),
+        ("meituan_uid", "mt-42"),
+    ]:
         found = api.get("/v1/members/lookup", params={"type": type_, "value": value})
         assert found.status_code == 200, (type_, found.text)
         assert found.json()["id"] == member["id"]
@@ -35,14 +44,18 @@ def test_an_identifier_belongs_to_one_member(api):
     clash = api.post("/v1/members", {"phone": "13900000001"})
     assert clash.status_code == 409 and clash.json()["code"] == "identifier_taken"
     second = api.member("13900000002")
-    link = api.post(f"/v1/members/{second['id']}/identifiers",
-                    {"type": "phone", "value": "13900000001"})
+    link = api.post(
+        f"/v1/members/{second['id']}/identifiers", {"type": "phone", "value": "13900000001"}
+    )
     assert link.status_code == 409 and link.json()["member_id"] == first["id"]
-    ok = api.post(f"/v1/members/{second['id']}/identifiers",
-                  {"type": "alipay_uid", "value": "2088-1"})
+    ok = api.post(
+        f"/v1/members/{second['id']}/identifiers", {"type": "alipay_uid", "value": "2088-1"}
+    )
     assert ok.status_code == 201
     assert api.get(f"/v1/members/{second['id']}").json()["identifiers"] == [
-        {"type": "phone", "value": "+8613900000002"}, {"type": "alipay_uid", "value": "2088-1"}]
+        {"type": "phone", "value": "+8613900000002"},
+        {"type": "alipay_uid", "value": "2088-1"},
+    ]
 
 
 def test_invalid_phone_numbers_are_refused(api):
@@ -65,8 +78,7 @@ def test_merging_two_accounts_of_one_person_loses_nothing(api, db, session):
     api.order(online["id"], 10_000, START - timedelta(days=200), order_id="ON-1")
     api.order(offline["id"], 5_000, START, order_id="OFF-1")
     hold = api.hold(offline["id"], 20).json()
-    merged = api.post(f"/v1/members/{online['id']}/merge",
-                      {"source_member_id": offline["id"]})
+    merged = api.post(f"/v1/members/{online['id']}/merge", {"source_member_id": offline["id"]})
     assert merged.status_code == 200, merged.text
     assert merged.json()["name"] == "王芳"
     points = api.points(online["id"])
@@ -84,7 +96,8 @@ def test_merging_two_accounts_of_one_person_loses_nothing(api, db, session):
     # The capture spent the soonest-expiring points (the online lot); the refund took the
     # offline order's own lot. What is left keeps its original expiry.
     assert api.points(online["id"])["expiring"] == [
-        {"points": 80, "expires_at": (START + timedelta(days=165)).isoformat()}]
+        {"points": 80, "expires_at": (START + timedelta(days=165)).isoformat()}
+    ]
     assert_balanced(session)
 
 

@@ -54,6 +54,6 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {
         s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses
     }
-    for s in (401, 403, 422):
+    for s in (400, 401, 403, 404, 409, 413, 422):
         out.setdefault(s, {"model": Problem, "content": {"application/problem+json": {}}})
     return out

@@ -33,7 +33,9 @@ def points_view(session: Session, member: Member, now: datetime) -> dict[str, An
         "lifetime_earned": member.lifetime_earned,
         "lifetime_redeemed": member.lifetime_redeemed,
         "lifetime_expired": member.lifetime_expired,
-        "expiring": [{"points": int(p), "expires_at": at.isoformat()} for at, p in rows if p],
+        "expiring": [
+            {"points": int(p), "expires_at": at.isoformat()} for at, p in rows if p and at
+        ],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -52,11 +53,11 @@ def verify(session: Session, program_id: int | None = None) -> list[Mismatch]:
     return found
 
 
-def _sum_by_member(member_col: object, value_col: object, where: object) -> object:
-    value = value_col if where is None else case((where, value_col), else_=0)  # type: ignore[arg-type]
+def _sum_by_member(member_col: Any, value_col: Any, where: Any) -> Any:
+    value = value_col if where is None else case((where, value_col), else_=0)
     return (
-        select(member_col.label("member_id"), func.sum(value).label("total"))  # type: ignore[attr-defined]
-        .group_by(member_col)  # type: ignore[arg-type]
+        select(member_col.label("member_id"), func.sum(value).label("total"))
+        .group_by(member_col)
         .subquery()
     )
 
