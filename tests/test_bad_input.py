@@ -86,3 +86,9 @@ def test_a_failure_mid_request_leaves_nothing_half_written(api, app, session, mo
     assert_balanced(session)
     retry = api.post("/v1/orders", api.order_body(member["id"], 9_900, START, order_id="CRASH"))
     assert retry.status_code == 201 and retry.json()["points"]["awarded"] == 99
+
+
+def test_control_characters_in_text_are_refused(api):
+    r = api.post("/v1/stores", {"code": "X1", "name": "bad\u0000name", "channel": "store"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.name"
+    assert api.get("/v1/stores/bad%00code").status_code == 422

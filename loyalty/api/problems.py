@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty.api.responses import json_response
@@ -93,6 +94,17 @@ async def _http(_: Request, exc: Exception) -> Response:
     return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail))
 
 
+async def _bad_data(request: Request, exc: Exception) -> Response:
+    """The database refused a value (out of range, invalid text): the input's fault."""
+    log.warning("database refused data on %s: %s", request.url.path, exc)
+    return problem(
+        422,
+        "invalid_data",
+        "Invalid data",
+        "a value was refused by the database (out of range or not valid text)",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
@@ -107,4 +119,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoyaltyError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DataError, _bad_data)
     app.add_exception_handler(Exception, _unexpected)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+)
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -39,6 +49,15 @@ class Input(BaseModel):
     ignored."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        """No control characters (NUL cannot even be stored in PostgreSQL text)."""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and CONTROL.search(t) for t in texts):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class Problem(BaseModel):

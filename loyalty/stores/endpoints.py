@@ -18,6 +18,7 @@ from loyalty.stores.models import Store
 from loyalty.stores.service import create_store, get_store, list_stores
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])
+StoreCode = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_\-.]+$")]
 
 
 class StoreIn(Input):
@@ -94,7 +95,9 @@ def get_stores(
 
 @router.get("/{code}", response_model=StoreOut, responses=problems(404))
 def get_one_store(
-    request: Request, principal: Reader, code: Annotated[str, Path(max_length=32)]
+    request: Request,
+    principal: Reader,
+    code: Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_\-.]+$")],
 ) -> Response:
     with reading(request) as session:
         return json_response(store_json(get_store(session, principal.program_id, code)))
