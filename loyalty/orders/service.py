@@ -115,6 +115,7 @@ def earn_settings(program: Program) -> EarnSettings:
         per_amount=program.earn_per_amount,
         rounding=program.rounding,
         currency=program.currency,
+        timezone=program.timezone,
         excluded_categories=frozenset(program.excluded_categories or ()),
         excluded_payment_methods=frozenset(program.excluded_payment_methods or ()),
     )

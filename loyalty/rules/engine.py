@@ -1,14 +1,22 @@
 """The earning evaluator: a pure function from an order to explained awards.
 
-``evaluate`` reads only the frozen facts it is given: no database, no clock. That is what
-makes simulation, explanation and back-testing free. Rule kinds register in ``RULE_KINDS``.
+``evaluate`` reads only the frozen facts it is given (the order, a snapshot of the member,
+the program's settings and the active rules): no database, no clock. That is what makes
+simulation, explanation and back-testing free. Every award says why, in Chinese and English,
+and the awards add up to the points credited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from loyalty.rules.spec import RuleSpec
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class OrderFacts:
     amount: int
     occurred_at: datetime
     store_code: str | None = None
+    store_groups: tuple[str, ...] = ()
     channel: str | None = None
     payment_method: str | None = None
     lines: tuple[OrderLine, ...] = ()
@@ -33,9 +42,17 @@ class OrderFacts:
 
 @dataclass(frozen=True)
 class MemberSnapshot:
+    """What the rules may know of the member at the moment of the order."""
+
     id: int
     tier_code: str | None = None
+    tier_name: str | None = None
+    tier_multiplier: Fraction = Fraction(1)
     birthday: date | None = None
+    first_order: bool = False
+    segments: frozenset[str] = frozenset()
+    earned_today: Mapping[int, int] = field(default_factory=dict)
+    budget_left: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class EarnSettings:
     per_amount: int = 100
     rounding: str = "down"
     currency: str = "CNY"
+    timezone: str = "Asia/Shanghai"
     excluded_categories: frozenset[str] = frozenset()
     excluded_payment_methods: frozenset[str] = frozenset()
 
@@ -74,14 +92,18 @@ class Award:
 
 @dataclass(frozen=True)
 class Evaluation:
-    awards: tuple[Award, ...] = field(default_factory=tuple)
+    awards: tuple[Award, ...] = ()
 
     @property
     def points(self) -> int:
         return sum(a.points for a in self.awards)
 
-
-Evaluator = Callable[[OrderFacts, MemberSnapshot, EarnSettings], list[Award]]
+    def by_rule(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for a in self.awards:
+            if a.rule_id is not None:
+                out[a.rule_id] = out.get(a.rule_id, 0) + a.points
+        return out
 
 
 def divide(numerator: int, denominator: int, rounding: str) -> int:
@@ -98,6 +120,50 @@ def yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}" if fen % 100 else str(fen // 100)
 
 
+def factor_text(f: Fraction) -> str:
+    return format(Decimal(f.numerator) / Decimal(f.denominator), "f").rstrip("0").rstrip(".")
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@dataclass(frozen=True)
+class _Context:
+    order: OrderFacts
+    member: MemberSnapshot
+    settings: EarnSettings
+    local: datetime
+    eligible: int
+
+    def line_amount(self, rule: RuleSpec) -> int:
+        """The eligible amount a rule works on: matching lines, or the whole order."""
+        c = rule.conditions
+        if not c.filters_lines:
+            return self.eligible
+        return sum(
+            line.amount
+            for line in self.order.lines
+            if line.category not in self.settings.excluded_categories
+            and (
+                line.category in c.categories
+                or line.sku in c.skus
+                or not c.tags.isdisjoint(line.tags)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _Rate:
+    points: int
+    per_amount: int
+    rule: RuleSpec | None
+
+    def on(self, amount: int, rounding: str) -> int:
+        return divide(amount * self.points, self.per_amount, rounding)
+
+
 def eligible_amount(order: OrderFacts, settings: EarnSettings) -> int:
     """What earns: nothing paid with an excluded method, nor excluded categories' lines."""
     if order.payment_method and order.payment_method in settings.excluded_payment_methods:
@@ -108,28 +174,202 @@ def eligible_amount(order: OrderFacts, settings: EarnSettings) -> int:
     return max(order.amount - excluded, 0)
 
 
-def base_rate(order: OrderFacts, member: MemberSnapshot, settings: EarnSettings) -> list[Award]:
-    amount = eligible_amount(order, settings)
-    points = divide(amount * settings.points, settings.per_amount, settings.rounding)
-    if points <= 0:
-        return []
-    per = yuan(settings.per_amount)
-    return [
-        Award(
-            rule="base_rate",
-            points=points,
-            description=f"消费 ¥{yuan(amount)}，每 ¥{per} 积 {settings.points} 分: +{points}",
-            description_en=f"Spent ¥{yuan(amount)}, {settings.points} pt per ¥{per}: +{points}",
-        )
+def evaluate(
+    order: OrderFacts,
+    member: MemberSnapshot,
+    settings: EarnSettings,
+    rules: Sequence[RuleSpec] = (),
+) -> Evaluation:
+    """Every award the order earns, base rate first, then multipliers, bonuses, caps."""
+    local = order.occurred_at.astimezone(_zone(settings.timezone))
+    ctx = _Context(order, member, settings, local, eligible_amount(order, settings))
+    matching = [r for r in sorted(rules, key=_order_key) if matches(r, ctx)]
+    rate = _rate(matching, settings)
+    pairs: list[tuple[RuleSpec | None, Award]] = [(rate.rule, _base_award(ctx, rate))]
+    pairs += _multiplier_awards(ctx, rate, [r for r in matching if r.kind == "multiplier"])
+    pairs += [(r, _fixed_award(ctx, r)) for r in matching if r.kind in ("bonus", "per_amount")]
+    awards = (_capped(rule, award, member) for rule, award in pairs)
+    return Evaluation(tuple(a for a in awards if a.points > 0))
+
+
+def _order_key(rule: RuleSpec) -> tuple[int, int]:
+    return rule.priority, rule.id or 0
+
+
+# --- conditions --------------------------------------------------------------------------------
+
+
+def matches(rule: RuleSpec, ctx: _Context) -> bool:
+    return all(check(rule, ctx) for check in _CHECKS)
+
+
+def _when(rule: RuleSpec, ctx: _Context) -> bool:
+    c, day = rule.conditions, ctx.local.date()
+    if c.weekdays and ctx.local.isoweekday() not in c.weekdays:
+        return False
+    if (c.date_from and day < c.date_from) or (c.date_to and day > c.date_to):
+        return False
+    if c.time_from is None and c.time_to is None:
+        return True
+    start, end, now = c.time_from or datetime.min.time(), c.time_to, ctx.local.time()
+    if end is None:
+        return now >= start
+    return start <= now < end if start <= end else (now >= start or now < end)
+
+
+def _where(rule: RuleSpec, ctx: _Context) -> bool:
+    c, o = rule.conditions, ctx.order
+    return (
+        (not c.stores or o.store_code in c.stores)
+        and (not c.store_groups or not c.store_groups.isdisjoint(o.store_groups))
+        and (not c.channels or o.channel in c.channels)
+        and (not c.payment_methods or o.payment_method in c.payment_methods)
+        and (c.min_amount is None or o.amount >= c.min_amount)
+    )
+
+
+def _who(rule: RuleSpec, ctx: _Context) -> bool:
+    c, m = rule.conditions, ctx.member
+    return (
+        (not c.tiers or m.tier_code in c.tiers)
+        and (not c.segments or not c.segments.isdisjoint(m.segments))
+        and (c.first_order is None or m.first_order == c.first_order)
+        and _birthday(c.birthday, m.birthday, ctx.local.date())
+    )
+
+
+def _birthday(mode: str | None, birthday: date | None, today: date) -> bool:
+    if mode is None:
+        return True
+    if birthday is None or birthday.month != today.month:
+        return False
+    if mode == "month":
+        return True
+    if birthday.month == 2 and birthday.day == 29 and not _leap(today.year):
+        return today.day == 28
+    return birthday.day == today.day
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _what(rule: RuleSpec, ctx: _Context) -> bool:
+    return not rule.conditions.filters_lines or ctx.line_amount(rule) > 0
+
+
+_CHECKS: tuple[Callable[[RuleSpec, _Context], bool], ...] = (_when, _where, _who, _what)
+
+
+# --- awards ------------------------------------------------------------------------------------
+
+
+def _rate(matching: list[RuleSpec], settings: EarnSettings) -> _Rate:
+    for rule in matching:
+        if rule.kind == "base_rate":
+            return _Rate(rule.points, rule.per_amount, rule)
+    return _Rate(settings.points, settings.per_amount, None)
+
+
+def _base_award(ctx: _Context, rate: _Rate) -> Award:
+    points = rate.on(ctx.eligible, ctx.settings.rounding)
+    per, amount = yuan(rate.per_amount), yuan(ctx.eligible)
+    name = rate.rule.name if rate.rule else "消费积分"
+    name_en = (rate.rule.name_en or rate.rule.name) if rate.rule else "Base points"
+    return _award(
+        rate.rule,
+        "base_rate",
+        points,
+        f"{name}：消费 ¥{amount}，每 ¥{per} 积 {rate.points} 分: +{points}",
+        f"{name_en}: spent ¥{amount}, {rate.points} pt per ¥{per}: +{points}",
+    )
+
+
+def _multiplier_awards(
+    ctx: _Context, rate: _Rate, rules: list[RuleSpec]
+) -> list[tuple[RuleSpec | None, Award]]:
+    """Extra points of multipliers. ``multiply`` rules compound in priority order, ``add``
+    rules each add (factor − 1) × base, and of the ``best_of`` rules only the richest counts."""
+    out: list[tuple[RuleSpec | None, Award]] = []
+    running = Fraction(1)
+    for rule in (r for r in rules if r.stacking != "best_of"):
+        base = rate.on(ctx.line_amount(rule), ctx.settings.rounding)
+        scale = running if rule.stacking == "multiply" else Fraction(1)
+        out.append((rule, _times(rule, base * scale * (rule.factor - 1))))
+        running *= rule.factor if rule.stacking == "multiply" else 1
+    best = [
+        (r, _times(r, rate.on(ctx.line_amount(r), ctx.settings.rounding) * (r.factor - 1)))
+        for r in rules
+        if r.stacking == "best_of"
     ]
+    if best:
+        out.append(max(best, key=lambda pair: pair[1].points))
+    if ctx.member.tier_multiplier > 1:
+        out.append((None, _tier_award(ctx, rate.on(ctx.eligible, ctx.settings.rounding) * running)))
+    return out
 
 
-RULE_KINDS: dict[str, Evaluator] = {"base_rate": base_rate}
+def _times(rule: RuleSpec, extra: Fraction) -> Award:
+    points, f = int(extra), factor_text(rule.factor)
+    return _award(
+        rule,
+        "multiplier",
+        points,
+        f"{rule.name} ×{f}: +{points}",
+        f"{rule.name_en or rule.name} ×{f}: +{points}",
+    )
 
 
-def evaluate(order: OrderFacts, member: MemberSnapshot, settings: EarnSettings) -> Evaluation:
-    """Every award the order earns, in the order the rules apply."""
-    awards: list[Award] = []
-    for rule in RULE_KINDS.values():
-        awards.extend(rule(order, member, settings))
-    return Evaluation(tuple(awards))
+def _tier_award(ctx: _Context, base: Fraction) -> Award:
+    m = ctx.member
+    points = int(base * (m.tier_multiplier - 1))
+    f, name = factor_text(m.tier_multiplier), m.tier_name or m.tier_code or ""
+    return Award(
+        "tier_multiplier", points, f"{name}会员 ×{f}: +{points}", f"{name} member ×{f}: +{points}"
+    )
+
+
+def _fixed_award(ctx: _Context, rule: RuleSpec) -> Award:
+    name_en = rule.name_en or rule.name
+    if rule.kind == "bonus":
+        return _award(
+            rule, "bonus", rule.points, f"{rule.name}: +{rule.points}", f"{name_en}: +{rule.points}"
+        )
+    amount = ctx.line_amount(rule)
+    points = divide(amount * rule.points, rule.per_amount, "down")
+    per = yuan(rule.per_amount)
+    return _award(
+        rule,
+        "per_amount",
+        points,
+        f"{rule.name}：每 ¥{per} 加 {rule.points} 分: +{points}",
+        f"{name_en}: {rule.points} pt per ¥{per}: +{points}",
+    )
+
+
+def _award(rule: RuleSpec | None, kind: str, points: int, zh: str, en: str) -> Award:
+    return Award(
+        kind, max(points, 0), zh, en, rule.id if rule else None, rule.version if rule else None
+    )
+
+
+def _capped(rule: RuleSpec | None, award: Award, member: MemberSnapshot) -> Award:
+    if rule is None:
+        return award
+    limits = [rule.cap_per_order]
+    if rule.cap_per_member_day is not None:
+        limits.append(rule.cap_per_member_day - member.earned_today.get(rule.id or 0, 0))
+    if rule.budget is not None:
+        limits.append(member.budget_left.get(rule.id or 0, rule.budget))
+    cap = min((x for x in limits if x is not None), default=None)
+    if cap is None or award.points <= cap:
+        return award
+    cap = max(cap, 0)
+    return Award(
+        award.rule,
+        cap,
+        f"{award.description.rsplit(': +', 1)[0]}: +{cap}（已封顶）",
+        f"{award.description_en.rsplit(': +', 1)[0]}: +{cap} (capped)",
+        award.rule_id,
+        award.rule_version,
+    )
