@@ -7,7 +7,9 @@ from loyalty.members.models import Identifier, Member
 from loyalty.notifications.models import OutboxEvent
 from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
+from loyalty.rules.models import Rule, RuleDailyAward, RuleVersion
 from loyalty.stores.models import Store
+from loyalty.tiers.models import Tier, TierChange
 
 __all__ = [
     "Allocation",
@@ -22,5 +24,10 @@ __all__ = [
     "OutboxEvent",
     "Program",
     "Refund",
+    "Rule",
+    "RuleDailyAward",
+    "RuleVersion",
     "Store",
+    "Tier",
+    "TierChange",
 ]

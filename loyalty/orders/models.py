@@ -33,6 +33,7 @@ class Order(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     amount: Mapped[int] = mapped_column(BigInteger)
     payment_method: Mapped[str | None] = mapped_column(String(32))
+    lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     points_awarded: Mapped[int] = mapped_column(BigInteger, default=0)
     points_reversed: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import select
@@ -33,18 +34,13 @@ from loyalty.ledger.service import Credit, credit_many, spend
 from loyalty.members.models import Member
 from loyalty.members.service import MemberNotActiveError, MemberNotFoundError, lock_member
 from loyalty.notifications.outbox import emit, emit_many
+from loyalty.orders.earning import Earning, facts_of
 from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
-from loyalty.rules.engine import (
-    EarnSettings,
-    Evaluation,
-    MemberSnapshot,
-    OrderFacts,
-    OrderLine,
-    evaluate,
-)
+from loyalty.rules.engine import Evaluation, OrderLine
 from loyalty.stores.models import Store
 from loyalty.stores.service import UnknownStoreError
+from loyalty.tiers.service import upgrade_members
 
 
 class OrderConflictError(ConflictError):
@@ -107,18 +103,6 @@ class Outcome:
 
 def fingerprint(payload: Any) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def earn_settings(program: Program) -> EarnSettings:
-    return EarnSettings(
-        points=program.earn_points,
-        per_amount=program.earn_per_amount,
-        rounding=program.rounding,
-        currency=program.currency,
-        timezone=program.timezone,
-        excluded_categories=frozenset(program.excluded_categories or ()),
-        excluded_payment_methods=frozenset(program.excluded_payment_methods or ()),
-    )
 
 
 def error_outcome(order_id: str, error: LoyaltyError) -> Outcome:
@@ -240,11 +224,34 @@ def _earn(
     now: datetime,
     simulate: bool,
 ) -> dict[int, Outcome]:
-    settings = earn_settings(program)
-    planned = [(i, req, m, s, _evaluate(req, m, settings)) for i, req, m, s in fresh]
-    credits = [_credit(program, req, m, s, ev, now) for _, req, m, s, ev in planned]
+    if not fresh:
+        return {}
+    days = {r.occurred_at.astimezone(ZoneInfo(program.timezone)).date() for _, r, _, _ in fresh}
+    earning = Earning(session, program, [m for _, _, m, _ in fresh], days, lock=not simulate)
     if simulate:
         session.expunge_all()
+    planned = [
+        (
+            i,
+            req,
+            m,
+            s,
+            earning.evaluate(
+                facts_of(
+                    req.order_id,
+                    req.amount,
+                    req.occurred_at,
+                    s,
+                    req.channel,
+                    req.payment_method,
+                    req.lines,
+                ),
+                m,
+            ),
+        )
+        for i, req, m, s in fresh
+    ]
+    credits = [_credit(program, req, m, s, ev, now) for _, req, m, s, ev in planned]
     positive = [c for c in credits if c.points > 0]
     after = iter(credit_many(session, positive, now, write=not simulate))
     outcomes: dict[int, Outcome] = {}
@@ -252,22 +259,10 @@ def _earn(
         balance = next(after) if c.points > 0 else (m.points_available, m.points_pending)
         outcomes[i] = Outcome(req.order_id, 201, _response(req, m, ev, c, balance))
     if not simulate:
+        earning.record(session)
         _insert_orders(session, program.id, planned, outcomes, now)
+        upgrade_members(session, program, list({m.id: m for _, _, m, _ in fresh}.values()), now)
     return outcomes
-
-
-def _evaluate(req: OrderRequest, member: Member, settings: EarnSettings) -> Evaluation:
-    facts = OrderFacts(
-        order_id=req.order_id,
-        amount=req.amount,
-        occurred_at=req.occurred_at,
-        store_code=req.store_code,
-        channel=req.channel,
-        payment_method=req.payment_method,
-        lines=req.lines,
-    )
-    snapshot = MemberSnapshot(id=member.id, tier_code=member.tier_code, birthday=member.birthday)
-    return evaluate(facts, snapshot, settings)
 
 
 def _credit(
@@ -337,6 +332,7 @@ def _insert_orders(
             "occurred_at": req.occurred_at,
             "amount": req.amount,
             "payment_method": req.payment_method,
+            "lines": [line.__dict__ | {"tags": list(line.tags)} for line in req.lines] or None,
             "refunded_amount": 0,
             "points_awarded": ev.points,
             "points_reversed": 0,

@@ -26,6 +26,12 @@ class Program(Base):
         pending_days: earned points stay pending this many days (the return window); 0 = none.
         hold_ttl_seconds: default time-out of a points hold at the till.
         excluded_categories / excluded_payment_methods: earn nothing on these.
+        rules_stamp: changed by every rule or tier change, so each process can cache the
+            active rules and tiers and still see a change at the next request.
+        tier_downgrade: ``requalify`` (each evaluation keeps the tier the member still
+            qualifies for), ``inactive`` (back to the base tier after ``tier_inactive_days``
+            without a purchase) or ``never``; ``tier_protection_days`` after an upgrade no
+            downgrade happens.
     """
 
     __tablename__ = "programs"
@@ -46,4 +52,8 @@ class Program(Base):
     hold_ttl_seconds: Mapped[int] = mapped_column(Integer, default=900)
     excluded_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     excluded_payment_methods: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rules_stamp: Mapped[str] = mapped_column(String(32), default="")
+    tier_downgrade: Mapped[str] = mapped_column(String(12), default="requalify")
+    tier_inactive_days: Mapped[int] = mapped_column(Integer, default=60)
+    tier_protection_days: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

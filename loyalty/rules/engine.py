@@ -203,6 +203,13 @@ def matches(rule: RuleSpec, ctx: _Context) -> bool:
     return all(check(rule, ctx) for check in _CHECKS)
 
 
+def _scheduled(rule: RuleSpec, ctx: _Context) -> bool:
+    at = ctx.order.occurred_at
+    return (rule.active_from is None or at >= rule.active_from) and (
+        rule.active_until is None or at < rule.active_until
+    )
+
+
 def _when(rule: RuleSpec, ctx: _Context) -> bool:
     c, day = rule.conditions, ctx.local.date()
     if c.weekdays and ctx.local.isoweekday() not in c.weekdays:
@@ -258,7 +265,13 @@ def _what(rule: RuleSpec, ctx: _Context) -> bool:
     return not rule.conditions.filters_lines or ctx.line_amount(rule) > 0
 
 
-_CHECKS: tuple[Callable[[RuleSpec, _Context], bool], ...] = (_when, _where, _who, _what)
+_CHECKS: tuple[Callable[[RuleSpec, _Context], bool], ...] = (
+    _scheduled,
+    _when,
+    _where,
+    _who,
+    _what,
+)
 
 
 # --- awards ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ or raises ``InvalidRuleError`` with the field at fault. The evaluator reads only
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date, datetime, time
 from fractions import Fraction
 from typing import Any
 
@@ -78,9 +78,18 @@ class RuleSpec:
     cap_per_order: int | None = None
     cap_per_member_day: int | None = None
     budget: int | None = None
+    active_from: datetime | None = None
+    active_until: datetime | None = None
 
 
-def parse_rule(data: dict[str, Any], *, id: int | None = None, version: int = 1) -> RuleSpec:
+def parse_rule(
+    data: dict[str, Any],
+    *,
+    id: int | None = None,
+    version: int = 1,
+    active_from: datetime | None = None,
+    active_until: datetime | None = None,
+) -> RuleSpec:
     """Validate an operator's rule definition; 422 ``invalid_rule`` names what is wrong."""
     kind = _choice(data, "kind", KINDS)
     spec = RuleSpec(
@@ -98,6 +107,8 @@ def parse_rule(data: dict[str, Any], *, id: int | None = None, version: int = 1)
         cap_per_order=_opt_int(data, "cap_per_order"),
         cap_per_member_day=_opt_int(data, "cap_per_member_day"),
         budget=_opt_int(data, "budget"),
+        active_from=active_from,
+        active_until=active_until,
     )
     _check_kind(spec)
     return spec
@@ -111,6 +122,8 @@ def _check_kind(spec: RuleSpec) -> None:
     c = spec.conditions
     if c.date_from and c.date_to and c.date_from > c.date_to:
         raise InvalidRuleError("date_from is after date_to", field="conditions.date_from")
+    if spec.active_from and spec.active_until and spec.active_from >= spec.active_until:
+        raise InvalidRuleError("the schedule ends before it starts", field="active_until")
     if spec.kind == "base_rate" and c.filters_lines:
         raise InvalidRuleError(
             "a base rate applies to the whole order; use a multiplier for categories, SKUs or tags",
