@@ -15,8 +15,11 @@ from loyalty.db.engine import Database
 from loyalty.ledger.endpoints import router as points_router
 from loyalty.members.endpoints import router as members_router
 from loyalty.orders.endpoints import router as orders_router
+from loyalty.programs.endpoints import router as program_router
 from loyalty.reports.endpoints import router as reports_router
+from loyalty.rules.endpoints import router as rules_router
 from loyalty.stores.endpoints import router as stores_router
+from loyalty.tiers.endpoints import router as tiers_router
 
 DESCRIPTION = """
 Member loyalty points engine (会员积分系统): one member and one points balance across every
@@ -36,7 +39,17 @@ def create_app(db: Database | None = None, clock: Callable[[], datetime] | None 
     if clock is not None:
         app.state.clock = clock
     problems.install(app)
-    for router in (stores_router, members_router, orders_router, points_router, reports_router):
+    routers = (
+        stores_router,
+        members_router,
+        orders_router,
+        points_router,
+        reports_router,
+        rules_router,
+        tiers_router,
+        program_router,
+    )
+    for router in routers:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 

@@ -102,10 +102,16 @@ def write(request: Request, work: Callable[[Session], T]) -> T:
 
 
 def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, ConcurrentWriteError | IntegrityError):
+    """Lost races: a unique key taken meanwhile, a deadlock, a serialization failure."""
+    if isinstance(exc, ConcurrentWriteError):
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return sqlstate in {"40001", "40P01", "55P03"} or "database is locked" in str(exc)
+    text = str(exc)
+    return (
+        sqlstate in {"23505", "40001", "40P01", "55P03"}
+        or "UNIQUE constraint failed" in text
+        or "database is locked" in text
+    )
 
 
 IdempotencyKey = Annotated[

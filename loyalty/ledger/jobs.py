@@ -133,7 +133,8 @@ _NO_SYNC = {"synchronize_session": False}
 
 
 def _due_lots(as_of: datetime) -> ColumnElement[bool]:
-    return and_(Lot.remaining > 0, Lot.expires_at <= as_of)
+    # Pending lots expire only once vested (the worker runs ``vest`` before ``expire``).
+    return and_(Lot.remaining > 0, Lot.expires_at <= as_of, Lot.state == "available")
 
 
 def expire_lots(

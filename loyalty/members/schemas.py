@@ -14,8 +14,6 @@ from loyalty.members.models import Member
 from loyalty.members.service import identifiers_of
 from loyalty.stores.models import Store
 
-BASE_TIER = {"code": "base", "name": "普通会员"}
-
 
 class IdentifierIn(Input):
     type: str = Field(min_length=2, max_length=32, examples=["wechat_openid"])
@@ -73,6 +71,16 @@ class MemberOut(BaseModel):
     points: BalanceOut
 
 
+def _tier(session: Session, member: Member) -> dict[str, str]:
+    from loyalty.programs.service import get_program
+    from loyalty.tiers.service import program_tiers, tier_of
+
+    tier = tier_of(
+        program_tiers(session, get_program(session, member.program_id)), member.tier_code
+    )
+    return {"code": tier.code, "name": tier.name}
+
+
 def member_json(session: Session, member: Member) -> dict[str, Any]:
     store_code = (
         session.scalar(select(Store.code).where(Store.id == member.store_id))
@@ -87,9 +95,7 @@ def member_json(session: Session, member: Member) -> dict[str, Any]:
         "birthday": member.birthday.isoformat() if member.birthday else None,
         "gender": member.gender,
         "status": member.status,
-        "tier": {"code": member.tier_code, "name": member.tier_code}
-        if member.tier_code
-        else BASE_TIER,
+        "tier": _tier(session, member),
         "referral_code": member.referral_code,
         "referrer_id": member.referrer_id,
         "registered_at": member.registered_at.isoformat(),

@@ -192,6 +192,14 @@ def evaluate(
     return Evaluation(tuple(a for a in awards if a.points > 0))
 
 
+def applies(
+    rule: RuleSpec, order: OrderFacts, member: MemberSnapshot, settings: EarnSettings
+) -> bool:
+    """Whether ``rule``'s conditions hold for this order (a quick test before evaluating)."""
+    local = order.occurred_at.astimezone(_zone(settings.timezone))
+    return matches(rule, _Context(order, member, settings, local, eligible_amount(order, settings)))
+
+
 def _order_key(rule: RuleSpec) -> tuple[int, int]:
     return rule.priority, rule.id or 0
 
