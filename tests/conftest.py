@@ -117,15 +117,17 @@ def session(db: SharedConnectionDatabase) -> Iterator[Session]:
 
 @pytest.fixture
 def committed_db(database: Database) -> Iterator[Database]:
-    """The real database with real commits; emptied (but the program) afterwards."""
+    """The real database with real commits; emptied and given a fresh program afterwards."""
     yield database
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "programs"]
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.dialect == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
+    with database.transaction() as session:
+        ensure_program(session, START)
 
 
 @pytest.fixture

@@ -117,3 +117,32 @@ def test_expiry_running_twice_at_once_with_live_orders(client, committed_db):
     expired = sum(_parallel(8, work))
     assert expired == 6 * 50
     _balanced(committed_db)
+
+
+def test_a_rule_budget_holds_exactly_under_concurrent_orders(client, committed_db):
+    rule = client.post(
+        "/v1/rules",
+        json={
+            "name": "开业加 10",
+            "kind": "bonus",
+            "points": 10,
+            "budget": 100,
+            "status": "enabled",
+        },
+    ).json()
+    members = [client.post("/v1/members", json={}).json()["id"] for _ in range(6)]
+    answers = _parallel(
+        20,
+        lambda i: client.post(
+            "/v1/orders",
+            json={
+                "order_id": f"B-{i}",
+                "member_id": members[i % 6],
+                "amount": 0,
+                "occurred_at": START.isoformat(),
+            },
+        ).json(),
+    )
+    assert sum(a["points"]["awarded"] for a in answers) == 100
+    assert client.get(f"/v1/rules/{rule['id']}").json()["budget_used"] == 100
+    _balanced(committed_db)

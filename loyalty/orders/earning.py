@@ -151,7 +151,7 @@ def _budgets(session: Session, rules: list[RuleSpec], lock: bool) -> dict[int, i
     stmt = select(Rule.id, Rule.budget_used).where(Rule.id.in_(ids)).order_by(Rule.id)
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    used = dict(session.execute(stmt).tuples().all())
+    used = {rule_id: spent for rule_id, spent in session.execute(stmt)}
     return {r.id: max((r.budget or 0) - used.get(r.id, 0), 0) for r in rules if r.id}
 
 

@@ -1,0 +1,263 @@
+"""Earning rules and tiers through the API, in the words of the brief."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from loyalty.tiers.jobs import evaluate_tiers
+from tests.conftest import START, assert_balanced
+
+THURSDAY = START + timedelta(days=1)
+WEDNESDAY_DOUBLE = {
+    "name": "周三双倍积分",
+    "name_en": "Wednesday double points",
+    "kind": "multiplier",
+    "factor": "2",
+    "conditions": {"weekdays": [3]},
+    "status": "enabled",
+}
+
+
+def test_wednesday_double_points_and_its_explanation(api, session):
+    rule = api.ok("/v1/rules", WEDNESDAY_DOUBLE, 201)
+    member = api.member()
+    answer = api.order(member["id"], 6_000, START)
+    assert answer["points"]["awarded"] == 120
+    assert answer["breakdown"][1] == {
+        "rule_id": rule["id"],
+        "rule_version": 1,
+        "rule": "multiplier",
+        "description": "周三双倍积分 ×2: +60",
+        "description_en": "Wednesday double points ×2: +60",
+        "points": 60,
+    }
+    assert api.order(member["id"], 6_000, THURSDAY)["points"]["awarded"] == 60
+    assert_balanced(session)
+
+
+def test_a_rule_change_is_a_new_version_and_history_keeps_the_old(api):
+    rule = api.ok("/v1/rules", WEDNESDAY_DOUBLE, 201)
+    member = api.member()
+    api.order(member["id"], 1_000, START, order_id="V1")
+    changed = api.client.patch(f"/v1/rules/{rule['id']}", json={"factor": "3"}, headers=api.headers)
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    api.order(member["id"], 1_000, START, order_id="V2")
+    entries = {
+        e["source"]["id"]: e for e in api.get(f"/v1/members/{member['id']}/ledger").json()["items"]
+    }
+    assert [b["rule_version"] for b in entries["V1"]["breakdown"]][1] == 1
+    assert entries["V1"]["points"] == 20 and entries["V2"]["points"] == 30
+    versions = api.get(f"/v1/rules/{rule['id']}/versions").json()
+    assert [v["definition"]["factor"] for v in versions] == ["2", "3"]
+    api.post(f"/v1/rules/{rule['id']}/disable")
+    assert api.order(member["id"], 1_000, START, order_id="V3")["points"]["awarded"] == 10
+
+
+def test_impossible_rules_are_a_clear_422(api):
+    r = api.post("/v1/rules", {"name": "x", "kind": "multiplier", "factor": "0.5"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_rule"
+    assert r.json()["field"] == "factor"
+
+
+def test_a_store_group_override_of_the_chain_rule(api):
+    api.store("SH009", groups=["mall"])
+    api.store("SH001")
+    api.ok(
+        "/v1/rules",
+        {
+            "name": "商场店每元 2 分",
+            "kind": "base_rate",
+            "points": 2,
+            "per_amount": 100,
+            "conditions": {"store_groups": ["mall"]},
+            "status": "enabled",
+        },
+        201,
+    )
+    member = api.member()
+    assert api.order(member["id"], 5_000, THURSDAY, store_code="SH009")["points"]["awarded"] == 100
+    assert api.order(member["id"], 5_000, THURSDAY, store_code="SH001")["points"]["awarded"] == 50
+
+
+def test_new_products_double_and_a_refund_reverses_the_multiplied_points(api, session):
+    api.ok(
+        "/v1/rules",
+        {
+            "name": "新品双倍",
+            "kind": "multiplier",
+            "factor": "2",
+            "conditions": {"tags": ["new_product"]},
+            "status": "enabled",
+        },
+        201,
+    )
+    member = api.member()
+    lines = [
+        {"sku": "NEW-1", "amount": 3_000, "tags": ["new_product"]},
+        {"sku": "OLD-1", "amount": 2_000},
+    ]
+    answer = api.order(member["id"], 5_000, THURSDAY, order_id="NP", lines=lines)
+    assert answer["points"]["awarded"] == 80
+    assert api.refund("NP", "R-NP", 5_000).json()["points_reversed"] == 80
+    assert api.points(member["id"])["available"] == 0
+    assert_balanced(session)
+
+
+def test_birthday_double_points_in_the_members_own_month(api):
+    api.ok(
+        "/v1/rules",
+        {
+            "name": "生日月双倍",
+            "kind": "multiplier",
+            "factor": "2",
+            "conditions": {"birthday": "month"},
+            "status": "enabled",
+        },
+        201,
+    )
+    march = api.member(birthday="1995-03-20")
+    june = api.member(birthday="1995-06-20")
+    assert api.order(march["id"], 1_000, THURSDAY)["points"]["awarded"] == 20
+    assert api.order(june["id"], 1_000, THURSDAY)["points"]["awarded"] == 10
+
+
+def test_first_order_bonus_only_once(api):
+    api.ok(
+        "/v1/rules",
+        {
+            "name": "首单奖励",
+            "kind": "bonus",
+            "points": 50,
+            "conditions": {"first_order": True},
+            "status": "enabled",
+        },
+        201,
+    )
+    member = api.member()
+    assert api.order(member["id"], 1_000, THURSDAY)["points"]["awarded"] == 60
+    assert api.order(member["id"], 1_000, THURSDAY)["points"]["awarded"] == 10
+
+
+def test_daily_cap_per_member(api, clock):
+    api.ok(
+        "/v1/rules",
+        {
+            "name": "每单加 30",
+            "kind": "bonus",
+            "points": 30,
+            "cap_per_member_day": 50,
+            "status": "enabled",
+        },
+        201,
+    )
+    member = api.member()
+    awarded = [api.order(member["id"], 0, THURSDAY)["points"]["awarded"] for _ in range(3)]
+    assert awarded == [30, 20, 0]
+    clock.advance(days=2)
+    assert api.order(member["id"], 0, THURSDAY + timedelta(days=1))["points"]["awarded"] == 30
+
+
+def test_silver_at_2000_in_30_days_then_earns_1_2(api, db, session):
+    api.client.put(
+        "/v1/tiers/silver",
+        headers=api.headers,
+        json={
+            "name": "银卡",
+            "name_en": "Silver",
+            "rank": 1,
+            "metric": "spend",
+            "threshold": 200_000,
+            "window_days": 30,
+            "multiplier": "1.2",
+        },
+    )
+    api.client.put(
+        "/v1/tiers/gold",
+        headers=api.headers,
+        json={
+            "name": "金卡",
+            "name_en": "Gold",
+            "rank": 2,
+            "metric": "spend",
+            "threshold": 500_000,
+            "window_days": 30,
+            "multiplier": "1.5",
+        },
+    )
+    member = api.member()
+    api.order(member["id"], 150_000, START - timedelta(days=10))
+    progress = api.get(f"/v1/members/{member['id']}/tier").json()
+    assert progress["code"] == "base"
+    assert progress["next"]["remaining"] == 50_000
+    assert progress["next"]["hint"] == "再消费 ¥500.00 升级银卡"
+    api.order(member["id"], 50_000, START)
+    assert api.get(f"/v1/members/{member['id']}").json()["tier"] == {
+        "code": "silver",
+        "name": "银卡",
+    }
+    answer = api.order(member["id"], 10_000, START)
+    assert answer["points"]["awarded"] == 120
+    assert answer["breakdown"][-1]["description"] == "银卡会员 ×1.2: +20"
+    # 45 days later without buying, the tiers job takes the member back down.
+    assert evaluate_tiers(db.transaction, START + timedelta(days=45), START).members == 1
+    tier = api.get(f"/v1/members/{member['id']}/tier").json()
+    assert tier["code"] == "base"
+    assert [(h["from"], h["to"], h["reason"]) for h in tier["history"]] == [
+        ("base", "silver", "upgrade"),
+        ("silver", "base", "requalify"),
+    ]
+    assert_balanced(session)
+
+
+def test_backtest_prices_a_draft_rule_on_real_history(api):
+    api.store("SH001")
+    api.store("BJ001")
+    member = api.member()
+    for day in range(14):  # two weeks of ¥50 orders, alternating stores
+        api.order(
+            member["id"],
+            5_000,
+            START - timedelta(days=14 - day),
+            store_code="SH001" if day % 2 else "BJ001",
+        )
+    report = api.ok(
+        "/v1/rules/backtest",
+        {
+            "rule": {
+                "name": "周三双倍积分",
+                "kind": "multiplier",
+                "factor": "2",
+                "conditions": {"weekdays": [3]},
+            },
+            "from": (START - timedelta(days=14)).isoformat(),
+            "to": START.isoformat(),
+        },
+    )
+    assert report["orders_scanned"] == 14 and report["orders_affected"] == 2
+    assert report["extra_points"] == 100 and report["cost_amount"] == 100
+    assert report["members_affected"] == 1
+    assert sorted((s["store_code"], s["extra_points"]) for s in report["by_store"]) == [
+        ("BJ001", 50),
+        ("SH001", 50),
+    ]
+    assert [d["day"] for d in report["by_day"]] == ["2026-02-18", "2026-02-25"]
+
+
+def test_budgeted_rule_never_gives_more_than_its_budget(api, session):
+    from loyalty.rules.models import Rule
+
+    api.ok(
+        "/v1/rules",
+        {
+            "name": "开业活动加 40",
+            "kind": "bonus",
+            "points": 40,
+            "budget": 100,
+            "status": "enabled",
+        },
+        201,
+    )
+    member = api.member()
+    awarded = [api.order(member["id"], 0, THURSDAY)["points"]["awarded"] for _ in range(4)]
+    assert awarded == [40, 40, 20, 0]
+    assert session.scalar(select(Rule.budget_used)) == 100
