@@ -19,7 +19,9 @@ from loyalty.programs.endpoints import router as program_router
 from loyalty.reports.endpoints import router as reports_router
 from loyalty.rules.endpoints import router as rules_router
 from loyalty.stores.endpoints import router as stores_router
+from loyalty.tasks.endpoints import router as tasks_router
 from loyalty.tiers.endpoints import router as tiers_router
+from loyalty.wallet.endpoints import router as wallet_router
 
 DESCRIPTION = """
 Member loyalty points engine (会员积分系统): one member and one points balance across every
@@ -48,6 +50,8 @@ def create_app(db: Database | None = None, clock: Callable[[], datetime] | None 
         rules_router,
         tiers_router,
         program_router,
+        tasks_router,
+        wallet_router,
     )
     for router in routers:
         app.include_router(router)

@@ -9,12 +9,22 @@ from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
 from loyalty.rules.models import Rule, RuleDailyAward, RuleVersion
 from loyalty.stores.models import Store
+from loyalty.tasks.models import Event, ReferralReward, ReferralSettings, Task
 from loyalty.tiers.models import Tier, TierChange
+from loyalty.wallet.models import (
+    TopUp,
+    TopUpBonus,
+    Wallet,
+    WalletEntry,
+    WalletPayment,
+    WalletRefund,
+)
 
 __all__ = [
     "Allocation",
     "ApiKey",
     "Entry",
+    "Event",
     "Hold",
     "IdempotencyRecord",
     "Identifier",
@@ -23,11 +33,20 @@ __all__ = [
     "Order",
     "OutboxEvent",
     "Program",
+    "ReferralReward",
+    "ReferralSettings",
     "Refund",
     "Rule",
     "RuleDailyAward",
     "RuleVersion",
     "Store",
+    "Task",
     "Tier",
     "TierChange",
+    "TopUp",
+    "TopUpBonus",
+    "Wallet",
+    "WalletEntry",
+    "WalletPayment",
+    "WalletRefund",
 ]

@@ -41,6 +41,8 @@ from loyalty.members.service import (
     merge,
     register,
 )
+from loyalty.programs.service import get_program
+from loyalty.tasks.service import on_registration
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 MemberId = Annotated[int, Path(ge=1, le=2**62)]
@@ -108,7 +110,9 @@ def post_member(
     )
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
-        return 201, member_json(session, register(session, principal.program_id, reg, now))
+        member = register(session, principal.program_id, reg, now)
+        on_registration(session, get_program(session, principal.program_id), member, now)
+        return 201, member_json(session, member)
 
     return mutate(request, principal, idempotency_key, body.model_dump(mode="json"), work)
 

@@ -40,6 +40,7 @@ from loyalty.programs.models import Program
 from loyalty.rules.engine import Evaluation, OrderLine
 from loyalty.stores.models import Store
 from loyalty.stores.service import UnknownStoreError
+from loyalty.tasks.service import reward_referrals
 from loyalty.tiers.service import upgrade_members
 
 
@@ -261,8 +262,15 @@ def _earn(
     if not simulate:
         earning.record(session)
         _insert_orders(session, program.id, planned, outcomes, now)
-        upgrade_members(session, program, list({m.id: m for _, _, m, _ in fresh}.values()), now)
+        members = list({m.id: m for _, _, m, _ in fresh}.values())
+        upgrade_members(session, program, members, now)
+        firsts = {m.id: m for _, _, m, _ in fresh if m.orders_count == _count(fresh, m.id)}
+        reward_referrals(session, program, list(firsts.values()), "first_order", now)
     return outcomes
+
+
+def _count(fresh: list[tuple[int, OrderRequest, Member, Store | None]], member_id: int) -> int:
+    return sum(1 for _, _, m, _ in fresh if m.id == member_id)
 
 
 def _credit(
