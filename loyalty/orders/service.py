@@ -9,6 +9,7 @@ multi-row statements.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -103,7 +104,12 @@ class Outcome:
 
 
 def fingerprint(payload: Any) -> str:
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """A stable digest of a request body (integers of any size included)."""
+    try:
+        raw = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        raw = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()
 
 
 def error_outcome(order_id: str, error: LoyaltyError) -> Outcome:

@@ -30,6 +30,7 @@ from loyalty.rules.spec import parse_rule
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 RuleId = Annotated[int, Path(ge=1, le=2**62)]
 SCHEDULE = ("status", "active_from", "active_until")
+Factor = Annotated[str, Field(max_length=12)] | Annotated[int, Field(ge=1, le=100)]
 
 
 class RuleDefinition(Input):
@@ -45,7 +46,7 @@ class RuleDefinition(Input):
     conditions: dict[str, Any] = Field(default_factory=dict, examples=[{"weekdays": [3]}])
     points: int | None = Field(default=None, ge=0, le=10**9)
     per_amount: int | None = Field(default=None, ge=1, le=10**9)
-    factor: str | int | None = Field(default=None, examples=["2"])
+    factor: Factor | None = Field(default=None, examples=["2"])
     stacking: Literal["multiply", "add", "best_of"] | None = None
     priority: int | None = Field(default=None, ge=-(10**6), le=10**6)
     cap_per_order: int | None = Field(default=None, ge=0, le=10**12)
@@ -68,7 +69,7 @@ class RulePatch(Input):
     conditions: dict[str, Any] | None = None
     points: int | None = Field(default=None, ge=0, le=10**9)
     per_amount: int | None = Field(default=None, ge=1, le=10**9)
-    factor: str | int | None = None
+    factor: Factor | None = None
     stacking: Literal["multiply", "add", "best_of"] | None = None
     priority: int | None = Field(default=None, ge=-(10**6), le=10**6)
     cap_per_order: int | None = Field(default=None, ge=0, le=10**12)
