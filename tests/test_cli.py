@@ -60,3 +60,46 @@ def test_ledger_verify_finds_a_tampered_balance(cli):
         conn.execute(text("UPDATE members SET points_available = 5"))
     out = run("ledger", "verify", code=1).output
     assert "entries" in out and "available_lots" in out and "2 differences" in out
+
+
+def test_rules_and_tiers_from_the_shell(cli, tmp_path):
+    import json
+
+    run, _ = cli
+    run("init")
+    rule = tmp_path / "wednesday.json"
+    rule.write_text(
+        json.dumps(
+            {
+                "name": "周三双倍积分",
+                "kind": "multiplier",
+                "factor": "2",
+                "conditions": {"weekdays": [3]},
+            }
+        ),
+        encoding="utf-8",
+    )
+    assert "Created rule 1" in run("rules", "create", str(rule), "--enable").output
+    assert "enabled" in run("rules", "list").output
+    assert "disabled (version 2)" in run("rules", "disable", "1").output
+    out = run("rules", "backtest", "1", "--from", "2026-01-01", "--to", "2026-02-01").output
+    assert "0 orders" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "kind": "multiplier", "factor": "0.5"}))
+    assert "Invalid rule" in run("rules", "create", str(bad), code=1).output
+    tier = tmp_path / "silver.json"
+    tier.write_text(
+        json.dumps(
+            {
+                "code": "silver",
+                "name": "银卡",
+                "rank": 1,
+                "metric": "spend",
+                "threshold": 200000,
+                "window_days": 30,
+                "multiplier": "1.2",
+            }
+        )
+    )
+    run("tiers", "set", str(tier))
+    assert "银卡" in run("tiers", "list").output
