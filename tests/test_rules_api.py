@@ -261,3 +261,25 @@ def test_budgeted_rule_never_gives_more_than_its_budget(api, session):
     awarded = [api.order(member["id"], 0, THURSDAY)["points"]["awarded"] for _ in range(4)]
     assert awarded == [40, 40, 20, 0]
     assert session.scalar(select(Rule.budget_used)) == 100
+
+
+def test_a_rule_for_a_segment_of_members(api):
+    api.ok(
+        "/v1/rules",
+        {
+            "name": "VIP 加 20",
+            "kind": "bonus",
+            "points": 20,
+            "conditions": {"segments": ["vip"]},
+            "status": "enabled",
+        },
+        201,
+    )
+    vip, other = api.member(), api.member()
+    tagged = api.client.put(f"/v1/members/{vip['id']}/tags/vip", headers=api.headers)
+    assert tagged.json()["tags"] == ["vip"]
+    assert api.get(f"/v1/members/{vip['id']}").json()["tags"] == ["vip"]
+    assert api.order(vip["id"], 1_000, THURSDAY)["points"]["awarded"] == 30
+    assert api.order(other["id"], 1_000, THURSDAY)["points"]["awarded"] == 10
+    api.client.delete(f"/v1/members/{vip['id']}/tags/vip", headers=api.headers)
+    assert api.order(vip["id"], 1_000, THURSDAY)["points"]["awarded"] == 10

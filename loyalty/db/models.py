@@ -3,7 +3,7 @@
 from loyalty.api.idempotency import IdempotencyRecord
 from loyalty.apikeys.models import ApiKey
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
-from loyalty.members.models import Identifier, Member
+from loyalty.members.models import Identifier, Member, MemberTag
 from loyalty.notifications.models import OutboxEvent
 from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
@@ -30,6 +30,7 @@ __all__ = [
     "Identifier",
     "Lot",
     "Member",
+    "MemberTag",
     "Order",
     "OutboxEvent",
     "Program",

@@ -35,11 +35,14 @@ from loyalty.members.schemas import (
 from loyalty.members.service import (
     Registration,
     add_identifier,
+    add_tag,
     get_member,
     lock_member,
     lookup,
     merge,
     register,
+    remove_tag,
+    tags_of,
 )
 from loyalty.programs.service import get_program
 from loyalty.tasks.service import on_registration
@@ -202,3 +205,34 @@ def get_ledger(
         get_member(session, principal.program_id, member_id)
         items = ledger_page(session, member_id, pagination.decode(cursor), limit)
         return json_response(pagination.page(items, limit))
+
+
+TagPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\w\-.:]+$")]
+
+
+@router.put("/{member_id}/tags/{tag}", responses=problems(404))
+def put_tag(member_id: MemberId, tag: TagPath, request: Request, principal: Admin) -> Response:
+    """Put the member in a tag or segment (rules can target it with ``segments``)."""
+
+    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        member = lock_member(session, principal.program_id, member_id, follow_merged=False)
+        add_tag(session, member, tag, now)
+        return 200, {
+            "member_id": member.id,
+            "tags": sorted(tags_of(session, [member.id]).get(member.id, frozenset())),
+        }
+
+    return mutate(request, principal, None, tag, work)
+
+
+@router.delete("/{member_id}/tags/{tag}", responses=problems(404))
+def delete_tag(member_id: MemberId, tag: TagPath, request: Request, principal: Admin) -> Response:
+    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        member = lock_member(session, principal.program_id, member_id, follow_merged=False)
+        remove_tag(session, member, tag)
+        return 200, {
+            "member_id": member.id,
+            "tags": sorted(tags_of(session, [member.id]).get(member.id, frozenset())),
+        }
+
+    return mutate(request, principal, None, ["delete", tag], work)

@@ -88,3 +88,17 @@ class Identifier(Base):
     type: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MemberTag(Base):
+    """A tag or segment a member belongs to (``high_value``, ``vip_2026``...): rules can
+    target members by it (the ``segments`` condition)."""
+
+    __tablename__ = "member_tags"
+    __table_args__ = (UniqueConstraint("member_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    tag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.api.schemas import Channel, Code, Day, Id, Input, Timestamp
 from loyalty.members.models import Member
-from loyalty.members.service import identifiers_of
+from loyalty.members.service import identifiers_of, tags_of
 from loyalty.stores.models import Store
 
 
@@ -67,6 +67,7 @@ class MemberOut(BaseModel):
     store_code: str | None
     channel: str | None
     merged_into_id: int | None
+    tags: list[str]
     identifiers: list[IdentifierOut]
     points: BalanceOut
 
@@ -102,6 +103,7 @@ def member_json(session: Session, member: Member) -> dict[str, Any]:
         "store_code": store_code,
         "channel": member.channel,
         "merged_into_id": member.merged_into_id,
+        "tags": sorted(tags_of(session, [member.id]).get(member.id, frozenset())),
         "identifiers": [
             {"type": i.type, "value": i.value} for i in identifiers_of(session, member.id)
         ],

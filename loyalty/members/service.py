@@ -6,14 +6,14 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.ledger.service import move_points
 from loyalty.members.identifiers import normalise_identifier, normalise_phone
-from loyalty.members.models import Identifier, Member
+from loyalty.members.models import Identifier, Member, MemberTag
 from loyalty.notifications.outbox import emit
 from loyalty.orders.models import Order
 from loyalty.stores.service import resolve_store
@@ -306,3 +306,26 @@ def _fill_profile(survivor: Member, source: Member) -> None:
     for name in ("name", "phone", "birthday", "gender", "referrer_id"):
         if getattr(survivor, name) is None:
             setattr(survivor, name, getattr(source, name))
+
+
+def tags_of(session: Session, member_ids: list[int]) -> dict[int, frozenset[str]]:
+    rows = session.execute(
+        select(MemberTag.member_id, MemberTag.tag).where(MemberTag.member_id.in_(member_ids))
+    )
+    out: dict[int, set[str]] = {}
+    for member_id, tag in rows:
+        out.setdefault(member_id, set()).add(tag)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def add_tag(session: Session, member: Member, tag: str, now: datetime) -> None:
+    if tag in tags_of(session, [member.id]).get(member.id, frozenset()):
+        return
+    session.add(
+        MemberTag(program_id=member.program_id, member_id=member.id, tag=tag, created_at=now)
+    )
+    session.flush()
+
+
+def remove_tag(session: Session, member: Member, tag: str) -> None:
+    session.execute(delete(MemberTag).where(MemberTag.member_id == member.id, MemberTag.tag == tag))

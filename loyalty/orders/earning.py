@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty.members.models import Member
+from loyalty.members.service import tags_of
 from loyalty.programs.models import Program
 from loyalty.rules.engine import (
     EarnSettings,
@@ -64,6 +65,8 @@ class Earning:
         daily = [r.id for r in self.rules if r.cap_per_member_day is not None and r.id]
         self.today = _daily_totals(session, [m.id for m in members], daily, days)
         self.budget_left = _budgets(session, [r for r in self.rules if r.budget is not None], lock)
+        wants_tags = any(r.conditions.segments for r in self.rules)
+        self.tags = tags_of(session, [m.id for m in members]) if wants_tags else {}
         self.used: dict[int, int] = defaultdict(int)
         self.daily_rows: list[dict[str, object]] = []
 
@@ -77,6 +80,7 @@ class Earning:
             tier_multiplier=tier.multiplier,
             birthday=member.birthday,
             first_order=member.orders_count == 0,
+            segments=self.tags.get(member.id, frozenset()),
             earned_today={
                 rid: pts
                 for (mid, rid, d), pts in self.today.items()
