@@ -25,6 +25,7 @@ from loyalty.db.engine import Database, normalise_url
 from loyalty.db.migrate import upgrade
 from loyalty.ledger.verify import verify
 from loyalty.programs.service import ensure_program
+from loyalty.wallet.verify import verify_wallets
 
 # CI explores the same examples every run (a red build always means a change broke something);
 # local runs keep exploring new ones.
@@ -136,9 +137,9 @@ def clock() -> Clock:
 
 
 def assert_balanced(session: Session) -> None:
-    """The ledger invariant: cache = entries = lots (+ debt) for every member."""
+    """The ledger invariant: cache = entries = lots (+ debt) for every member; wallets too."""
     session.flush()
-    problems = verify(session)
+    problems = verify(session) + verify_wallets(session)
     assert problems == [], problems
 
 

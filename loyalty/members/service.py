@@ -17,6 +17,7 @@ from loyalty.members.models import Identifier, Member, MemberTag
 from loyalty.notifications.outbox import emit
 from loyalty.orders.models import Order
 from loyalty.stores.service import resolve_store
+from loyalty.wallet.journal import move_wallet
 
 
 class MemberNotFoundError(NotFoundError):
@@ -269,7 +270,8 @@ def merge(
     now: datetime,
     actor: str | None,
 ) -> Member:
-    """Fold ``source`` into ``survivor``: points, lots, holds, orders, identifiers, history."""
+    """Fold ``source`` into ``survivor``: points, lots, holds, orders, identifiers, history
+    and stored value."""
     if survivor_id == source_id:
         raise InvalidMergeError("a member cannot be merged into itself")
     first, second = sorted((survivor_id, source_id))
@@ -289,6 +291,7 @@ def merge(
     )
     session.execute(update(Order).where(Order.member_id == source.id).values(member_id=survivor.id))
     move_points(session, source, survivor, now, actor)
+    move_wallet(session, source, survivor, now, actor)
     _fill_profile(survivor, source)
     source.status, source.merged_into_id = "merged", survivor.id
     emit(

@@ -1,7 +1,7 @@
 """tasks, events and referrals
 
 Revision ID: 0003t
-Revises: 0002
+Revises: 0003
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import loyalty.db.base
 
 revision: str = "0003t"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
