@@ -8,14 +8,18 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import func, select
 
 from loyalty.apikeys.models import ROLES
 from loyalty.apikeys.service import create_key
 from loyalty.cli.common import console, default_program_id, open_db, parse_time
+from loyalty.cli.rules import rules_app, tiers_app
 from loyalty.db.base import utcnow
 from loyalty.jobs.registry import JOBS
 from loyalty.ledger.jobs import JobResult
 from loyalty.ledger.verify import verify
+from loyalty.members.models import Member
+from loyalty.wallet.verify import verify_wallets
 
 app = typer.Typer(help="Member loyalty points engine (会员积分系统).", no_args_is_help=True)
 jobs_app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
@@ -121,13 +125,12 @@ def apikeys_create(
 
 @ledger_app.command("verify")
 def ledger_verify() -> None:
-    """Prove cached balances = sum of entries = sum of open lots (+ debt) for every member."""
+    """Prove cached balances = sum of entries = sum of open lots (+ debt) for every member,
+    and every stored value balance = its journal."""
     db = open_db()
     with db.reader() as session:
-        problems = verify(session)
-        members = session.execute(
-            __import__("sqlalchemy").text("select count(*) from members")
-        ).scalar_one()
+        problems = verify(session) + verify_wallets(session)
+        members = session.scalar(select(func.count()).select_from(Member))
     if not problems:
         console.print(f"[green]Ledger balances: {members} members checked, no difference.[/green]")
         return
@@ -137,3 +140,7 @@ def ledger_verify() -> None:
     console.print(table)
     console.print(f"[red]{len(problems)} differences.[/red]")
     raise typer.Exit(1)
+
+
+app.add_typer(rules_app, name="rules")
+app.add_typer(tiers_app, name="tiers")
