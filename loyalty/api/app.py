@@ -17,6 +17,7 @@ from loyalty.members.endpoints import router as members_router
 from loyalty.orders.endpoints import router as orders_router
 from loyalty.programs.endpoints import router as program_router
 from loyalty.reports.endpoints import router as reports_router
+from loyalty.rewards.endpoints import router as rewards_router
 from loyalty.rules.endpoints import router as rules_router
 from loyalty.stores.endpoints import router as stores_router
 from loyalty.tasks.endpoints import router as tasks_router
@@ -51,6 +52,7 @@ def create_app(db: Database | None = None, clock: Callable[[], datetime] | None 
         tiers_router,
         program_router,
         tasks_router,
+        rewards_router,
         wallet_router,
     )
     for router in routers:

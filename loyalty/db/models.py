@@ -7,6 +7,7 @@ from loyalty.members.models import Identifier, Member, MemberTag
 from loyalty.notifications.models import OutboxEvent
 from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
+from loyalty.rewards.models import Address, Redemption, Reward, RewardStoreStock
 from loyalty.rules.models import Rule, RuleDailyAward, RuleVersion
 from loyalty.stores.models import Store
 from loyalty.tasks.models import Event, ReferralReward, ReferralSettings, Task
@@ -21,6 +22,7 @@ from loyalty.wallet.models import (
 )
 
 __all__ = [
+    "Address",
     "Allocation",
     "ApiKey",
     "Entry",
@@ -34,9 +36,12 @@ __all__ = [
     "Order",
     "OutboxEvent",
     "Program",
+    "Redemption",
     "ReferralReward",
     "ReferralSettings",
     "Refund",
+    "Reward",
+    "RewardStoreStock",
     "Rule",
     "RuleDailyAward",
     "RuleVersion",

@@ -492,3 +492,51 @@ def settle_debt(session: Session, member: Member) -> None:
     # Lots and debt shrink together: available (= lots - debt) does not move.
     member.points_debt -= n
     _write_allocations(session, member, debit)
+
+
+def give_back(
+    session: Session,
+    member: Member,
+    entry: Entry,
+    *,
+    source_type: str,
+    source_id: str | None,
+    now: datetime,
+    description: str,
+    actor: str | None = None,
+) -> Entry:
+    """Undo a spend: its points return to the very lots that paid, with their original expiry.
+
+    A lot that expired meanwhile gets its points back too; the next ``expire`` run expires
+    them, as it would have. Journaled as a positive ``reverse`` entry.
+    """
+    allocations = session.scalars(
+        select(Allocation).where(Allocation.entry_id == entry.id, Allocation.released_at.is_(None))
+    ).all()
+    lots = {
+        lot.id: lot
+        for lot in session.scalars(select(Lot).where(Lot.id.in_([a.lot_id for a in allocations])))
+    }
+    points = 0
+    for a in allocations:
+        lots[a.lot_id].remaining += a.points
+        a.released_at = now
+        points += a.points
+    member.points_available += points
+    if entry.kind == "redeem":
+        member.lifetime_redeemed -= points
+    back = Entry(
+        program_id=member.program_id,
+        member_id=member.id,
+        kind="reverse",
+        points=points,
+        occurred_at=now,
+        recorded_at=now,
+        source_type=source_type,
+        source_id=source_id,
+        description=description,
+        actor=actor,
+    )
+    session.add(back)
+    session.flush()
+    return back
