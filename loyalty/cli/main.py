@@ -142,5 +142,16 @@ def ledger_verify() -> None:
     raise typer.Exit(1)
 
 
+def _register_demo_and_import() -> None:
+    from loyalty.cli.demo import demo
+    from loyalty.cli.imports import imports_app
+
+    app.command("demo")(demo)
+    app.add_typer(imports_app, name="import")
+
+
+_register_demo_and_import()
+
+
 app.add_typer(rules_app, name="rules")
 app.add_typer(tiers_app, name="tiers")

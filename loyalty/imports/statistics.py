@@ -1,0 +1,38 @@
+"""Keep PostgreSQL's planner statistics current while an import grows its tables.
+
+An import can take a table from empty to millions of rows within a minute, before autovacuum
+has analysed it even once (and some servers run without autovacuum). PostgreSQL then plans
+the chunk queries (``order_id IN (...1,000 ids...)``, which psycopg prepares after five runs)
+from the statistics of an empty table: an index scan on ``program_id`` alone and a filter that
+compares every row with every id. Measured on 75,000 orders: 2.7 s per query instead of 10 ms.
+Analysing the tables each time the import has doubled what it wrote keeps the plans right for
+about ten ``ANALYZE`` runs per million rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+
+from loyalty.db.engine import Database
+
+FIRST_AT = 1000
+
+
+class PlannerStatistics:
+    """Call ``after(rows_written)`` after each chunk; it analyses ``tables`` when due."""
+
+    def __init__(self, db: Database, tables: Sequence[str]) -> None:
+        self.db = db
+        self.tables = tuple(tables)
+        self.due_at = FIRST_AT
+        self.written = 0
+
+    def after(self, rows_written: int) -> None:
+        self.written += rows_written
+        if self.db.dialect != "postgresql" or self.written < self.due_at:
+            return
+        with self.db.transaction() as session:
+            session.execute(text(f"ANALYZE {', '.join(self.tables)}"))
+        self.due_at = self.written * 2
