@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from loyalty.db.bulk import bulk_insert
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
 from loyalty.members.models import Member
@@ -90,15 +91,8 @@ def credit_many(
         after.append((c.member.points_available, c.member.points_pending))
     if not write:
         return after
-    entry_ids = list(
-        session.execute(
-            insert(Entry).returning(Entry.id, sort_by_parameter_order=True),
-            [_entry_row(c, now) for c in credits],
-        ).scalars()
-    )
-    for row, entry_id in zip(lot_rows, entry_ids, strict=True):
-        row["entry_id"] = entry_id
-    session.execute(insert(Lot), lot_rows)
+    bulk_insert(session, Entry, [_entry_row(c, now) for c in credits])
+    bulk_insert(session, Lot, lot_rows)
     return after
 
 

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from loyalty.db.bulk import bulk_insert
 from loyalty.notifications.models import OutboxEvent
 
 
@@ -39,5 +39,4 @@ def emit_many(
         }
         for p, t, m, body in events
     ]
-    if rows:
-        session.execute(insert(OutboxEvent), rows)
+    bulk_insert(session, OutboxEvent, rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,10 +19,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from loyalty.db.bulk import bulk_insert
 from loyalty.errors import (
     ConflictError,
     InvalidRequestError,
@@ -270,13 +270,10 @@ def _earn(
         _insert_orders(session, program.id, planned, outcomes, now)
         members = list({m.id: m for _, _, m, _ in fresh}.values())
         upgrade_members(session, program, members, now)
-        firsts = {m.id: m for _, _, m, _ in fresh if m.orders_count == _count(fresh, m.id)}
-        reward_referrals(session, program, list(firsts.values()), "first_order", now)
+        in_batch = Counter(m.id for _, _, m, _ in fresh)
+        firsts = [m for m in members if m.orders_count == in_batch[m.id]]
+        reward_referrals(session, program, firsts, "first_order", now)
     return outcomes
-
-
-def _count(fresh: list[tuple[int, OrderRequest, Member, Store | None]], member_id: int) -> int:
-    return sum(1 for _, _, m, _ in fresh if m.id == member_id)
 
 
 def _credit(
@@ -331,8 +328,9 @@ def _insert_orders(
 ) -> None:
     """Store each order with its answer (for retries) and tell the outbox.
 
-    If another transaction stored one of these order ids since we looked, the insert skips it
-    and the whole transaction is rolled back to be retried, so nothing is credited twice.
+    If another transaction stored one of these order ids since we looked, the insert fails on
+    the unique key and the whole transaction is rolled back and retried (``api.deps.write``),
+    so nothing is credited twice.
     """
     if not planned:
         return
@@ -356,11 +354,7 @@ def _insert_orders(
         }
         for i, req, m, s, ev in planned
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Order).on_conflict_do_nothing(index_elements=["program_id", "order_id"])
-    inserted = session.execute(stmt.returning(Order.order_id), rows).scalars().all()
-    if len(inserted) != len(rows):
-        raise ConcurrentWriteError("an order in this request was posted concurrently")
+    bulk_insert(session, Order, rows)
     emit_many(
         session,
         [

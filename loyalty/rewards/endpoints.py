@@ -145,7 +145,7 @@ def post_reward(
 def patch_reward(
     reward_id: RewardId, body: RewardPatch, request: Request, principal: Admin
 ) -> Response:
-    changes = body.model_dump(exclude_unset=True)
+    changes = body.model_dump(exclude_none=True)  # null leaves a field as it is
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
         reward = get_reward(session, principal.program_id, reward_id, lock=True)
