@@ -183,3 +183,61 @@ def test_mall_report(api):
     assert report["redemption_rate"] == 0.5
     assert report["popular"][0]["name"] == "中杯奶茶"
     assert report["rewards"][0]["stock_left"] == 19
+
+
+def test_a_coupon_reward_is_issued_at_once(api, session):
+    template = api.ok(
+        "/v1/coupon-templates",
+        {
+            "name": "满50减10",
+            "kind": "amount_off",
+            "amount_off": 1_000,
+            "min_spend": 5_000,
+            "valid_days": 30,
+        },
+        201,
+    )
+    reward = _reward(
+        api,
+        name="满50减10券",
+        kind="coupon",
+        fulfilment="instant",
+        points_price=300,
+        coupon_template_id=template["id"],
+    )
+    member = _member_with(api, 500)
+    body = _redeem(api, member, reward).json()
+    assert body["status"] == "completed" and body["coupon_code"]
+    mine = api.get(f"/v1/members/{member['id']}/coupons").json()["items"]
+    assert [c["code"] for c in mine] == [body["coupon_code"]]
+    assert_balanced(session)
+
+
+def test_stored_value_bought_with_points(api, session):
+    reward = _reward(
+        api,
+        name="¥10 储值",
+        kind="stored_value",
+        fulfilment="instant",
+        points_price=1_000,
+        stored_value_amount=1_000,
+    )
+    member = _member_with(api, 1_000)
+    assert _redeem(api, member, reward).json()["status"] == "completed"
+    assert api.get(f"/v1/members/{member['id']}/wallet").json()["balance"] == 1_000
+    assert_balanced(session)
+
+
+def test_uncollected_pickups_expire_and_give_the_points_back(api, db, session):
+    from loyalty.jobs.registry import JOBS
+
+    api.store("SH001")
+    tea = _reward(api, pickup_days=7)
+    member = _member_with(api, 500)
+    _redeem(api, member, tea, store_code="SH001")
+    job, _ = JOBS["expire-pickups"]
+    assert job(db, START + timedelta(days=6), START, None).rows == 0
+    assert job(db, START + timedelta(days=7), START, None).rows == 1
+    assert api.get("/v1/redemptions/RD-1").json()["status"] == "expired"
+    assert api.points(member["id"])["available"] == 500
+    assert_balanced(session)

@@ -11,8 +11,10 @@ from loyalty import __version__
 from loyalty.api import problems
 from loyalty.api.limits import BodySizeLimit
 from loyalty.config import get_settings
+from loyalty.coupons.endpoints import router as coupons_router
 from loyalty.db.engine import Database
 from loyalty.ledger.endpoints import router as points_router
+from loyalty.lotteries.endpoints import router as lotteries_router
 from loyalty.members.endpoints import router as members_router
 from loyalty.orders.endpoints import router as orders_router
 from loyalty.programs.endpoints import router as program_router
@@ -54,6 +56,8 @@ def create_app(db: Database | None = None, clock: Callable[[], datetime] | None 
         tasks_router,
         rewards_router,
         wallet_router,
+        coupons_router,
+        lotteries_router,
     )
     for router in routers:
         app.include_router(router)

@@ -2,7 +2,9 @@
 
 from loyalty.api.idempotency import IdempotencyRecord
 from loyalty.apikeys.models import ApiKey
+from loyalty.coupons.models import Coupon, CouponTemplate
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
+from loyalty.lotteries.models import Lottery, LotteryDraw, LotteryPrize
 from loyalty.members.models import Identifier, Member, MemberTag
 from loyalty.notifications.models import OutboxEvent
 from loyalty.orders.models import Order, Refund
@@ -25,12 +27,17 @@ __all__ = [
     "Address",
     "Allocation",
     "ApiKey",
+    "Coupon",
+    "CouponTemplate",
     "Entry",
     "Event",
     "Hold",
     "IdempotencyRecord",
     "Identifier",
     "Lot",
+    "Lottery",
+    "LotteryDraw",
+    "LotteryPrize",
     "Member",
     "MemberTag",
     "Order",

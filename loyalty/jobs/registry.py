@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import select
+
+from loyalty.coupons.jobs import expire_coupons
 from loyalty.db.engine import Database
 from loyalty.ledger.jobs import JobResult, expire_lots, release_holds, vest_lots
+from loyalty.programs.models import Program
+from loyalty.rewards.service import expire_pickups
 from loyalty.tiers.jobs import evaluate_tiers
 
 Progress = Callable[[JobResult], None] | None
@@ -29,9 +34,32 @@ def _tiers(db: Database, as_of: datetime, now: datetime, progress: Progress) -> 
     return evaluate_tiers(db.transaction, as_of, now, progress)
 
 
+def _expire_coupons(db: Database, as_of: datetime, now: datetime, progress: Progress) -> JobResult:
+    return expire_coupons(db.transaction, as_of, now, progress)
+
+
+def _expire_pickups(db: Database, as_of: datetime, now: datetime, progress: Progress) -> JobResult:
+    """Pickups not collected in time: expired, points and stock given back."""
+    total = JobResult()
+    with db.transaction() as session:
+        programs = list(session.scalars(select(Program)))
+    for program in programs:
+        while True:
+            with db.transaction() as session:
+                done = expire_pickups(session, session.merge(program), as_of, now)
+            total.rows += done
+            if progress and done:
+                progress(JobResult(rows=done))
+            if done == 0:
+                break
+    return total
+
+
 JOBS: dict[str, tuple[Job, str]] = {
     "vest": (_vest, "make pending points whose return window closed available"),
     "expire": (_expire, "expire what remains of due lots"),
     "release-holds": (_release, "void holds past their time-out"),
     "tiers": (_tiers, "re-evaluate every member's tier (upgrades and downgrades)"),
+    "expire-coupons": (_expire_coupons, "expire issued coupons past their validity"),
+    "expire-pickups": (_expire_pickups, "expire pickups not collected in time, giving points back"),
 }

@@ -1,7 +1,7 @@
 """points mall
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0005c
 Create Date: 2026-11-24 04:57:33.887820
 """
 
@@ -14,7 +14,7 @@ import loyalty.db.base
 
 
 revision: str = '0005'
-down_revision: str | None = '0004'
+down_revision: str | None = '0005c'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
