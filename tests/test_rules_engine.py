@@ -24,8 +24,14 @@ def rule(rule_id=1, **data):
     return parse_rule({"name": data.pop("name", f"rule {rule_id}"), **data}, id=rule_id)
 
 
-WEDNESDAY_DOUBLE = rule(1, name="周三双倍积分", name_en="Wednesday double points",
-                        kind="multiplier", factor="2", conditions={"weekdays": [3]})
+WEDNESDAY_DOUBLE = rule(
+    1,
+    name="周三双倍积分",
+    name_en="Wednesday double points",
+    kind="multiplier",
+    factor="2",
+    conditions={"weekdays": [3]},
+)
 
 
 def test_one_yuan_is_one_point():
@@ -44,16 +50,20 @@ def test_wednesday_double_points():
 
 def test_wednesday_is_wednesday_in_shanghai_not_in_utc():
     tuesday_utc_wednesday_local = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)  # 01:00 Wed local
-    assert evaluate(order(1_000, tuesday_utc_wednesday_local), MEMBER, SETTINGS,
-                    [WEDNESDAY_DOUBLE]).points == 20
+    assert (
+        evaluate(
+            order(1_000, tuesday_utc_wednesday_local), MEMBER, SETTINGS, [WEDNESDAY_DOUBLE]
+        ).points
+        == 20
+    )
 
 
 def test_birthday_double_points_on_the_day_and_in_the_month():
     born = MemberSnapshot(id=1, birthday=date(1990, 3, 4))
-    on_day = rule(2, name="生日双倍", kind="multiplier", factor="2",
-                  conditions={"birthday": "day"})
-    in_month = rule(3, name="生日月加 50", kind="bonus", points=50,
-                    conditions={"birthday": "month"})
+    on_day = rule(2, name="生日双倍", kind="multiplier", factor="2", conditions={"birthday": "day"})
+    in_month = rule(
+        3, name="生日月加 50", kind="bonus", points=50, conditions={"birthday": "month"}
+    )
     assert evaluate(order(1_000), born, SETTINGS, [on_day, in_month]).points == 10 + 10 + 50
     assert evaluate(order(1_000, THURSDAY_NOON), born, SETTINGS, [on_day, in_month]).points == 60
     assert evaluate(order(1_000), MEMBER, SETTINGS, [on_day, in_month]).points == 10
@@ -67,10 +77,10 @@ def test_leap_day_birthdays_are_celebrated_on_the_28th():
 
 
 def test_silver_earns_1_2_and_gold_1_5_on_top_of_wednesday():
-    silver = MemberSnapshot(id=1, tier_code="silver", tier_name="银卡",
-                            tier_multiplier=Fraction(6, 5))
-    gold = MemberSnapshot(id=1, tier_code="gold", tier_name="金卡",
-                          tier_multiplier=Fraction(3, 2))
+    silver = MemberSnapshot(
+        id=1, tier_code="silver", tier_name="银卡", tier_multiplier=Fraction(6, 5)
+    )
+    gold = MemberSnapshot(id=1, tier_code="gold", tier_name="金卡", tier_multiplier=Fraction(3, 2))
     assert evaluate(order(10_000, THURSDAY_NOON), silver, SETTINGS).points == 120
     ev = evaluate(order(10_000), gold, SETTINGS, [WEDNESDAY_DOUBLE])
     assert ev.points == 300  # 100 × 2 × 1.5
@@ -78,17 +88,26 @@ def test_silver_earns_1_2_and_gold_1_5_on_top_of_wednesday():
 
 
 def test_new_products_double_only_on_their_lines():
-    new_double = rule(4, name="新品双倍", kind="multiplier", factor="2",
-                      conditions={"tags": ["new_product"]})
-    lines = (OrderLine("TEA-NEW", 1, 2_500, "tea", ("new_product",)),
-             OrderLine("TEA-OLD", 1, 1_500, "tea"))
+    new_double = rule(
+        4, name="新品双倍", kind="multiplier", factor="2", conditions={"tags": ["new_product"]}
+    )
+    lines = (
+        OrderLine("TEA-NEW", 1, 2_500, "tea", ("new_product",)),
+        OrderLine("TEA-OLD", 1, 1_500, "tea"),
+    )
     ev = evaluate(order(4_000, THURSDAY_NOON, lines=lines), MEMBER, SETTINGS, [new_double])
     assert ev.points == 40 + 25
 
 
 def test_a_store_group_overrides_the_chain_base_rate():
-    mall_rate = rule(5, name="商场店 每元 2 分", kind="base_rate", points=2, per_amount=100,
-                     conditions={"store_groups": ["mall"]})
+    mall_rate = rule(
+        5,
+        name="商场店 每元 2 分",
+        kind="base_rate",
+        points=2,
+        per_amount=100,
+        conditions={"store_groups": ["mall"]},
+    )
     in_mall = order(5_000, store_code="SH009", store_groups=("mall", "shanghai"))
     elsewhere = order(5_000, store_code="SH001", store_groups=("street",))
     assert evaluate(in_mall, MEMBER, SETTINGS, [mall_rate]).points == 100
@@ -109,14 +128,13 @@ def test_stacking_multiply_add_and_best_of():
 
 
 def test_conditions_on_time_channel_amount_first_order_and_payment():
-    lunch = rule(20, kind="bonus", points=5,
-                 conditions={"time_from": "11:00", "time_to": "13:30"})
+    lunch = rule(20, kind="bonus", points=5, conditions={"time_from": "11:00", "time_to": "13:30"})
     assert evaluate(order(100), MEMBER, SETTINGS, [lunch]).points == 6
-    late = rule(21, kind="bonus", points=5, conditions={"time_from": "22:00",
-                                                         "time_to": "02:00"})
+    late = rule(21, kind="bonus", points=5, conditions={"time_from": "22:00", "time_to": "02:00"})
     assert evaluate(order(100), MEMBER, SETTINGS, [late]).points == 1
-    mini = rule(22, kind="bonus", points=7, conditions={"channels": ["miniprogram"],
-                                                         "min_amount": 5_000})
+    mini = rule(
+        22, kind="bonus", points=7, conditions={"channels": ["miniprogram"], "min_amount": 5_000}
+    )
     assert evaluate(order(5_000, channel="miniprogram"), MEMBER, SETTINGS, [mini]).points == 57
     assert evaluate(order(4_999, channel="miniprogram"), MEMBER, SETTINGS, [mini]).points == 49
     first = rule(23, kind="bonus", points=100, conditions={"first_order": True})
@@ -137,45 +155,81 @@ def test_caps_per_order_per_day_and_budget():
     assert evaluate(order(0), nearly_gone, SETTINGS, [budget]).points == 12
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"kind": "multiplier", "factor": "1"}, "factor"),
-    ({"kind": "multiplier", "factor": 2.5}, "factor"),
-    ({"kind": "bonus", "points": 0}, "points"),
-    ({"kind": "teleport"}, "kind"),
-    ({"kind": "bonus", "points": 5, "conditions": {"weekdays": [8]}}, "conditions.weekdays"),
-    ({"kind": "bonus", "points": 5, "conditions": {"colour": "red"}}, "conditions"),
-    ({"kind": "bonus", "points": 5, "conditions": {"date_from": "2026-02-01",
-                                                   "date_to": "2026-01-01"}},
-     "conditions.date_from"),
-    ({"kind": "base_rate", "points": 2, "conditions": {"tags": ["x"]}}, "conditions"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"kind": "multiplier", "factor": "1"}, "factor"),
+        ({"kind": "multiplier", "factor": 2.5}, "factor"),
+        ({"kind": "bonus", "points": 0}, "points"),
+        ({"kind": "teleport"}, "kind"),
+        ({"kind": "bonus", "points": 5, "conditions": {"weekdays": [8]}}, "conditions.weekdays"),
+        ({"kind": "bonus", "points": 5, "conditions": {"colour": "red"}}, "conditions"),
+        (
+            {
+                "kind": "bonus",
+                "points": 5,
+                "conditions": {"date_from": "2026-02-01", "date_to": "2026-01-01"},
+            },
+            "conditions.date_from",
+        ),
+        ({"kind": "base_rate", "points": 2, "conditions": {"tags": ["x"]}}, "conditions"),
+    ],
+)
 def test_impossible_rules_are_refused_with_the_field(data, field):
     with pytest.raises(InvalidRuleError) as err:
         parse_rule({"name": "x", **data})
     assert err.value.extra["field"] == field
 
 
-rules_st = st.lists(st.builds(
-    lambda i, kind, factor, points, stacking, cap, weekday, tag: parse_rule({
-        "name": f"r{i}", "kind": kind, "factor": str(factor), "points": points,
-        "per_amount": 1000, "stacking": stacking, "cap_per_order": cap,
-        "conditions": {"weekdays": [weekday]} if weekday else ({"tags": [tag]} if tag else {}),
-    }, id=i),
-    st.integers(1, 10_000), st.sampled_from(["multiplier", "bonus", "per_amount"]),
-    st.sampled_from([Fraction(3, 2), Fraction(2), Fraction(5, 4), Fraction(10)]),
-    st.integers(1, 500), st.sampled_from(["multiply", "add", "best_of"]),
-    st.one_of(st.none(), st.integers(0, 300)), st.one_of(st.none(), st.integers(1, 7)),
-    st.one_of(st.none(), st.just("new_product")),
-), max_size=8, unique_by=lambda r: r.id)
-lines_st = st.lists(st.builds(OrderLine, st.text("ABC", min_size=1, max_size=3),
-                              st.integers(1, 5), st.integers(0, 100_000),
-                              st.sampled_from(["tea", "food", None]),
-                              st.sampled_from([(), ("new_product",)])), max_size=5)
+rules_st = st.lists(
+    st.builds(
+        lambda i, kind, factor, points, stacking, cap, weekday, tag: parse_rule(
+            {
+                "name": f"r{i}",
+                "kind": kind,
+                "factor": str(factor),
+                "points": points,
+                "per_amount": 1000,
+                "stacking": stacking,
+                "cap_per_order": cap,
+                "conditions": {"weekdays": [weekday]}
+                if weekday
+                else ({"tags": [tag]} if tag else {}),
+            },
+            id=i,
+        ),
+        st.integers(1, 10_000),
+        st.sampled_from(["multiplier", "bonus", "per_amount"]),
+        st.sampled_from([Fraction(3, 2), Fraction(2), Fraction(5, 4), Fraction(10)]),
+        st.integers(1, 500),
+        st.sampled_from(["multiply", "add", "best_of"]),
+        st.one_of(st.none(), st.integers(0, 300)),
+        st.one_of(st.none(), st.integers(1, 7)),
+        st.one_of(st.none(), st.just("new_product")),
+    ),
+    max_size=8,
+    unique_by=lambda r: r.id,
+)
+lines_st = st.lists(
+    st.builds(
+        OrderLine,
+        st.text("ABC", min_size=1, max_size=3),
+        st.integers(1, 5),
+        st.integers(0, 100_000),
+        st.sampled_from(["tea", "food", None]),
+        st.sampled_from([(), ("new_product",)]),
+    ),
+    max_size=5,
+)
 
 
-@given(rules=rules_st, lines=lines_st, extra=st.integers(0, 1_000_000),
-       at=st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC)),
-       tier=st.sampled_from([Fraction(1), Fraction(6, 5), Fraction(3, 2)]))
+@given(
+    rules=rules_st,
+    lines=lines_st,
+    extra=st.integers(0, 1_000_000),
+    at=st.datetimes(datetime(2020, 1, 1), datetime(2030, 1, 1), timezones=st.just(UTC)),
+    tier=st.sampled_from([Fraction(1), Fraction(6, 5), Fraction(3, 2)]),
+)
 def test_awards_are_whole_non_negative_capped_and_add_up(rules, lines, extra, at, tier):
     facts = order(sum(line.amount for line in lines) + extra, at, lines=tuple(lines))
     member = MemberSnapshot(id=1, tier_multiplier=tier, tier_name="x")
