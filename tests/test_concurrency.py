@@ -146,3 +146,29 @@ def test_a_rule_budget_holds_exactly_under_concurrent_orders(client, committed_d
     assert sum(a["points"]["awarded"] for a in answers) == 100
     assert client.get(f"/v1/rules/{rule['id']}").json()["budget_used"] == 100
     _balanced(committed_db)
+
+
+def test_fifty_redemptions_of_ten_in_stock_give_exactly_ten(client, committed_db):
+    client.post("/v1/stores", json={"code": "SH001", "name": "门店", "channel": "store"})
+    reward = client.post(
+        "/v1/rewards",
+        json={"name": "中杯奶茶", "points_price": 100, "stock": 10, "fulfilment": "pickup"},
+    ).json()
+    members = [_member_with(client, 300) for _ in range(10)]
+    answers = _parallel(
+        50,
+        lambda i: client.post(
+            "/v1/redemptions",
+            json={
+                "redemption_id": f"R-{i}",
+                "member_id": members[i % 10],
+                "reward_id": reward["id"],
+                "store_code": "SH001",
+            },
+        ),
+    )
+    assert sorted(a.status_code for a in answers) == [201] * 10 + [409] * 40
+    assert client.get(f"/v1/rewards/{reward['id']}").json()["stock"] == 0
+    spent = sum(300 - client.get(f"/v1/members/{m}/points").json()["available"] for m in members)
+    assert spent == 10 * 100
+    _balanced(committed_db)
