@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from loyalty.db.bulk import bulk_insert
 from loyalty.ledger.jobs import JobResult, Transaction, lock_members
 from loyalty.members.models import Member
+from loyalty.notifications.outbox import emit_many
 from loyalty.orders.models import Order
 from loyalty.programs.models import Program
+from loyalty.tiers.models import TierChange
 from loyalty.tiers.service import (
     BASE,
     TierSpec,
     _metric_columns,
-    change_tier,
     program_tiers,
     tier_of,
 )
@@ -60,20 +62,80 @@ def _chunk(session: Session, program_id: int, lo: int, hi: int, as_of: datetime)
     candidates = session.execute(_candidates(program, ladder, lo, hi, as_of)).all()
     locked = set(lock_members(session, [row[0] for row in candidates]))
     members = {
-        m.id: m
-        for m in session.scalars(
-            select(Member).where(Member.id.in_(locked)).execution_options(populate_existing=True)
+        row.id: row
+        for row in session.execute(
+            select(
+                Member.id, Member.tier_code, Member.tier_protected_until, Member.last_order_at
+            ).where(Member.id.in_(locked))
         )
     }
-    changed = 0
+    changes = []
     for member_id, target_rank in ((r[0], int(r[1])) for r in candidates):
         member = members.get(member_id)
         decision = _decide(program, ladder, member, target_rank, as_of) if member else None
         if member and decision:
-            change_tier(session, program, member, decision[0], decision[1], as_of)
-            changed += 1
-    session.flush()
-    return JobResult(rows=changed, members=changed)
+            changes.append((member_id, member.tier_code or BASE, *decision))
+    _apply(session, program, changes, as_of)
+    return JobResult(rows=len(changes), members=len(changes))
+
+
+def _apply(
+    session: Session,
+    program: Program,
+    changes: list[tuple[int, str, TierSpec, str]],
+    as_of: datetime,
+) -> None:
+    """Write a chunk's tier changes in three statements: members, history, outbox."""
+    if not changes:
+        return
+    table = cast(Table, Member.__table__)
+    protect = as_of + timedelta(days=program.tier_protection_days)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("mid"))
+        .values(
+            tier_code=bindparam("code"),
+            tier_since=bindparam("since"),
+            tier_protected_until=bindparam("until"),
+        ),
+        [
+            {
+                "mid": mid,
+                "code": None if to.code == BASE else to.code,
+                "since": as_of,
+                "until": protect if reason == "upgrade" and program.tier_protection_days else None,
+            }
+            for mid, _, to, reason in changes
+        ],
+    )
+    bulk_insert(
+        session,
+        TierChange,
+        [
+            {
+                "program_id": program.id,
+                "member_id": mid,
+                "from_code": old,
+                "to_code": to.code,
+                "reason": reason,
+                "changed_at": as_of,
+            }
+            for mid, old, to, reason in changes
+        ],
+    )
+    emit_many(
+        session,
+        [
+            (
+                program.id,
+                "tier.changed",
+                mid,
+                {"member_id": mid, "from": old, "to": to.code, "reason": reason},
+            )
+            for mid, old, to, reason in changes
+        ],
+        as_of,
+    )
 
 
 def _candidates(program: Program, ladder: list[TierSpec], lo: int, hi: int, as_of: datetime) -> Any:
@@ -131,7 +193,7 @@ def _candidates(program: Program, ladder: list[TierSpec], lo: int, hi: int, as_o
 
 
 def _decide(
-    program: Program, ladder: list[TierSpec], member: Member, target_rank: int, as_of: datetime
+    program: Program, ladder: list[TierSpec], member: Any, target_rank: int, as_of: datetime
 ) -> tuple[TierSpec, str] | None:
     current = tier_of(ladder, member.tier_code)
     target = next(t for t in ladder if t.rank == target_rank)
