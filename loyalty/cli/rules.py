@@ -12,6 +12,7 @@ from rich.table import Table
 from loyalty.cli.common import console, default_program_id, open_db, parse_time
 from loyalty.db.base import utcnow
 from loyalty.errors import LoyaltyError
+from loyalty.money import yuan
 from loyalty.programs.service import get_program
 from loyalty.rules.backtest import backtest
 from loyalty.rules.service import create_rule, get_rule, list_rules, spec_of, update_rule
@@ -116,14 +117,12 @@ def rules_backtest(
         report = backtest(session, program, spec, parse_time(start), parse_time(end))
     console.print(
         f"{report['orders_scanned']} orders, {report['orders_affected']} affected, "
-        f"+{report['extra_points']} points = ¥{report['cost_amount'] / 100:.2f}, "
+        f"+{report['extra_points']} points = ¥{yuan(report['cost_amount'])}, "
         f"{report['members_affected']} members, {report['elapsed_ms']} ms"
     )
     table = Table("store", "extra points", "cost (¥)")
     for row in report["by_store"][:20]:
-        table.add_row(
-            row["store_code"], str(row["extra_points"]), f"{row['cost_amount'] / 100:.2f}"
-        )
+        table.add_row(row["store_code"], str(row["extra_points"]), yuan(row["cost_amount"]))
     console.print(table)
 
 

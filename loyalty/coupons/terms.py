@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from loyalty.rules.engine import OrderLine, yuan
+from loyalty.money import yuan
+from loyalty.rules.engine import OrderLine
 
 
 @dataclass(frozen=True)

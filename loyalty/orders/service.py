@@ -34,6 +34,7 @@ from loyalty.ledger.policy import available_at_for, expiry_for
 from loyalty.ledger.service import Credit, credit_many, spend
 from loyalty.members.models import Member
 from loyalty.members.service import MemberNotActiveError, MemberNotFoundError, lock_member
+from loyalty.money import yuan
 from loyalty.notifications.outbox import emit, emit_many
 from loyalty.orders.earning import Earning, facts_of
 from loyalty.orders.models import Order, Refund
@@ -442,7 +443,7 @@ def refund_order(
             store_id=order.store_id,
             channel=order.channel,
             actor=actor,
-            description=f"订单 {order_id} 退款 ¥{req.amount / 100:.2f}，扣回积分",
+            description=f"订单 {order_id} 退款 ¥{yuan(req.amount)}，扣回积分",
         )
     order.refunded_amount += req.amount
     order.points_reversed += points

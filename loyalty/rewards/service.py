@@ -21,6 +21,7 @@ from loyalty.ledger.queries import money
 from loyalty.ledger.service import give_back, spend
 from loyalty.members.models import Member
 from loyalty.members.service import lock_member, require_active
+from loyalty.money import yuan
 from loyalty.notifications.outbox import emit
 from loyalty.programs.models import Program
 from loyalty.rewards.catalog import get_reward, store_stock, usage, why_not
@@ -304,8 +305,8 @@ def _fulfil_instant(
                 amount,
                 "redemption",
                 redemption.redemption_id,
-                f"积分兑换储值 ¥{amount / 100:.2f}",
-                f"Stored value from points ¥{amount / 100:.2f}",
+                f"积分兑换储值 ¥{yuan(amount)}",
+                f"Stored value from points ¥{yuan(amount)}",
             ),
             now,
             actor,

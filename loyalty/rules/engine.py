@@ -16,6 +16,7 @@ from fractions import Fraction
 from functools import cache
 from zoneinfo import ZoneInfo
 
+from loyalty.money import yuan
 from loyalty.rules.spec import RuleSpec
 
 
@@ -114,10 +115,6 @@ def divide(numerator: int, denominator: int, rounding: str) -> int:
     if rounding == "up":
         return q + 1
     return q + 1 if 2 * r >= denominator else q
-
-
-def yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}" if fen % 100 else str(fen // 100)
 
 
 def factor_text(f: Fraction) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.members.models import Member
+from loyalty.money import yuan
 from loyalty.notifications.outbox import emit_many
 from loyalty.orders.models import Order
 from loyalty.programs.models import Program
@@ -277,7 +278,7 @@ def progress(session: Session, program: Program, member: Member, now: datetime) 
 
 def _hint(tier: TierSpec, remaining: int) -> str:
     if tier.metric == "spend":
-        return f"再消费 ¥{remaining / 100:.2f} 升级{tier.name}"
+        return f"再消费 ¥{yuan(remaining, cents=True)} 升级{tier.name}"
     unit = "积分" if tier.metric == "points" else "笔订单"
     return f"再获得 {remaining} {unit} 升级{tier.name}"
 

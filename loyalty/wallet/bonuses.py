@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from loyalty.errors import InvalidRequestError
-from loyalty.rules.engine import yuan
+from loyalty.money import yuan
 from loyalty.wallet.models import TopUpBonus
 
 

@@ -32,9 +32,9 @@ from loyalty.errors import (
 from loyalty.ledger.queries import merged_ids
 from loyalty.members.models import Member
 from loyalty.members.service import lock_member, require_active
+from loyalty.money import yuan
 from loyalty.notifications.outbox import emit
 from loyalty.programs.models import Program
-from loyalty.rules.engine import yuan
 from loyalty.stores.models import Store
 from loyalty.stores.service import resolve_store
 from loyalty.wallet.journal import (

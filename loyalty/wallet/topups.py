@@ -19,9 +19,9 @@ from loyalty.ledger.policy import expiry_for
 from loyalty.ledger.service import Credit, credit
 from loyalty.members.models import Member
 from loyalty.members.service import lock_member, require_active
+from loyalty.money import yuan
 from loyalty.notifications.outbox import emit
 from loyalty.programs.models import Program
-from loyalty.rules.engine import yuan
 from loyalty.stores.models import Store
 from loyalty.stores.service import resolve_store
 from loyalty.wallet.bonuses import BonusTier, best_tier, points_award, program_tiers
