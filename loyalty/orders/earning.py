@@ -62,8 +62,8 @@ class Earning:
         self.zone = ZoneInfo(program.timezone)
         self.rules = active_rules(session, program)
         self.ladder = program_tiers(session, program)
-        daily = [r.id for r in self.rules if r.cap_per_member_day is not None and r.id]
-        self.today = _daily_totals(session, [m.id for m in members], daily, days)
+        self.daily_capped = {r.id for r in self.rules if r.cap_per_member_day is not None and r.id}
+        self.today = _daily_totals(session, [m.id for m in members], list(self.daily_capped), days)
         self.budget_left = _budgets(session, [r for r in self.rules if r.budget is not None], lock)
         wants_tags = any(r.conditions.segments for r in self.rules)
         self.tags = tags_of(session, [m.id for m in members]) if wants_tags else {}
@@ -100,16 +100,13 @@ class Earning:
             if rule_id in self.budget_left:
                 self.budget_left[rule_id] -= points
                 self.used[rule_id] += points
-            if (member.id, rule_id, day) in self.today or self._daily(rule_id):
+            if rule_id in self.daily_capped:
                 self.today[(member.id, rule_id, day)] = (
                     self.today.get((member.id, rule_id, day), 0) + points
                 )
                 self.daily_rows.append(
                     {"rule_id": rule_id, "member_id": member.id, "day": day, "points": points}
                 )
-
-    def _daily(self, rule_id: int) -> bool:
-        return any(r.id == rule_id and r.cap_per_member_day is not None for r in self.rules)
 
     def record(self, session: Session) -> None:
         """Write the daily counters and the budgets the batch used."""

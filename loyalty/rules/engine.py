@@ -8,7 +8,7 @@ and the awards add up to the points credited.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,7 +17,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from loyalty.money import yuan
-from loyalty.rules.spec import RuleSpec
+from loyalty.rules.spec import Conditions, RuleSpec
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def divide(numerator: int, denominator: int, rounding: str) -> int:
     return q + 1 if 2 * r >= denominator else q
 
 
+@cache
 def factor_text(f: Fraction) -> str:
     return format(Decimal(f.numerator) / Decimal(f.denominator), "f").rstrip("0").rstrip(".")
 
@@ -133,12 +134,19 @@ class _Context:
     settings: EarnSettings
     local: datetime
     eligible: int
+    amounts: dict[int, int] = field(default_factory=dict)
 
     def line_amount(self, rule: RuleSpec) -> int:
         """The eligible amount a rule works on: matching lines, or the whole order."""
         c = rule.conditions
         if not c.filters_lines:
             return self.eligible
+        key = id(c)
+        if key not in self.amounts:
+            self.amounts[key] = self._lines_matching(c)
+        return self.amounts[key]
+
+    def _lines_matching(self, c: Conditions) -> int:
         return sum(
             line.amount
             for line in self.order.lines
@@ -205,7 +213,13 @@ def _order_key(rule: RuleSpec) -> tuple[int, int]:
 
 
 def matches(rule: RuleSpec, ctx: _Context) -> bool:
-    return all(check(rule, ctx) for check in _CHECKS)
+    return (
+        _scheduled(rule, ctx)
+        and _when(rule, ctx)
+        and _where(rule, ctx)
+        and _who(rule, ctx)
+        and _what(rule, ctx)
+    )
 
 
 def _scheduled(rule: RuleSpec, ctx: _Context) -> bool:
@@ -270,15 +284,6 @@ def _what(rule: RuleSpec, ctx: _Context) -> bool:
     return not rule.conditions.filters_lines or ctx.line_amount(rule) > 0
 
 
-_CHECKS: tuple[Callable[[RuleSpec, _Context], bool], ...] = (
-    _scheduled,
-    _when,
-    _where,
-    _who,
-    _what,
-)
-
-
 # --- awards ------------------------------------------------------------------------------------
 
 
@@ -309,26 +314,34 @@ def _multiplier_awards(
     """Extra points of multipliers. ``multiply`` rules compound in priority order, ``add``
     rules each add (factor − 1) × base, and of the ``best_of`` rules only the richest counts."""
     out: list[tuple[RuleSpec | None, Award]] = []
-    running = Fraction(1)
+    running = (1, 1)  # the compounded factor so far, as an exact fraction of integers
     for rule in (r for r in rules if r.stacking != "best_of"):
         base = rate.on(ctx.line_amount(rule), ctx.settings.rounding)
-        scale = running if rule.stacking == "multiply" else Fraction(1)
-        out.append((rule, _times(rule, base * scale * (rule.factor - 1))))
-        running *= rule.factor if rule.stacking == "multiply" else 1
+        scale = running if rule.stacking == "multiply" else (1, 1)
+        out.append((rule, _times(rule, _extra(base, scale, rule.factor))))
+        if rule.stacking == "multiply":
+            running = (running[0] * rule.factor.numerator, running[1] * rule.factor.denominator)
     best = [
-        (r, _times(r, rate.on(ctx.line_amount(r), ctx.settings.rounding) * (r.factor - 1)))
+        (r, _times(r, _extra(rate.on(ctx.line_amount(r), ctx.settings.rounding), (1, 1), r.factor)))
         for r in rules
         if r.stacking == "best_of"
     ]
     if best:
         out.append(max(best, key=lambda pair: pair[1].points))
     if ctx.member.tier_multiplier > 1:
-        out.append((None, _tier_award(ctx, rate.on(ctx.eligible, ctx.settings.rounding) * running)))
+        base = rate.on(ctx.eligible, ctx.settings.rounding)
+        out.append((None, _tier_award(ctx, _extra(base, running, ctx.member.tier_multiplier))))
     return out
 
 
-def _times(rule: RuleSpec, extra: Fraction) -> Award:
-    points, f = int(extra), factor_text(rule.factor)
+def _extra(base: int, scale: tuple[int, int], factor: Fraction) -> int:
+    """base × scale × (factor − 1), rounded down, in integers."""
+    num = base * scale[0] * (factor.numerator - factor.denominator)
+    return num // (scale[1] * factor.denominator)
+
+
+def _times(rule: RuleSpec, points: int) -> Award:
+    f = factor_text(rule.factor)
     return _award(
         rule,
         "multiplier",
@@ -338,9 +351,8 @@ def _times(rule: RuleSpec, extra: Fraction) -> Award:
     )
 
 
-def _tier_award(ctx: _Context, base: Fraction) -> Award:
+def _tier_award(ctx: _Context, points: int) -> Award:
     m = ctx.member
-    points = int(base * (m.tier_multiplier - 1))
     f, name = factor_text(m.tier_multiplier), m.tier_name or m.tier_code or ""
     return Award(
         "tier_multiplier", points, f"{name}会员 ×{f}: +{points}", f"{name} member ×{f}: +{points}"
