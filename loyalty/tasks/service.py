@@ -228,10 +228,13 @@ def reward_referrals(
     session: Session, program: Program, referees: list[Member], trigger: str, now: datetime
 ) -> None:
     """Pay each referee's referrer chain (up to the configured levels), once per level."""
+    referred = [m for m in referees if m.referrer_id]
+    if not referred:
+        return
     settings = referral_settings(session, program.id)
     if settings is None or settings.status != "enabled" or settings.trigger != trigger:
         return
-    for referee in (m for m in referees if m.referrer_id):
+    for referee in referred:
         _pay_chain(session, program, referee, settings.levels, trigger, now)
 
 
