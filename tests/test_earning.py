@@ -149,3 +149,20 @@ def test_batch_is_limited_to_a_thousand_orders(api):
     orders = [api.order_body(member["id"], 100, START) for _ in range(1001)]
     r = api.post("/v1/orders/batch", {"orders": orders})
     assert r.status_code == 422 and r.json()["code"] == "validation_error"
+
+
+def test_each_lot_points_at_the_entry_that_created_it(api, session):
+    from loyalty.ledger.models import Entry, Lot
+
+    member = api.member()
+    api.post(
+        "/v1/orders/batch",
+        {"orders": [api.order_body(member["id"], 1_000 * (i + 1), START) for i in range(60)]},
+    )
+    pairs = session.execute(
+        select(Lot.entry_id, Entry.id, Entry.source_id, Lot.source_id).outerjoin(
+            Entry, Entry.id == Lot.entry_id
+        )
+    ).all()
+    assert len(pairs) == 60
+    assert all(lot_entry == entry_id and a == b for lot_entry, entry_id, a, b in pairs)

@@ -142,6 +142,15 @@ def ledger_verify() -> None:
     raise typer.Exit(1)
 
 
+def _register_bench() -> None:
+    from loyalty.bench.command import bench
+
+    app.command("bench")(bench)
+
+
+_register_bench()
+
+
 def _register_demo_and_import() -> None:
     from loyalty.cli.demo import demo
     from loyalty.cli.imports import imports_app

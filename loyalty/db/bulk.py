@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, insert
+from sqlalchemy import JSON, func, insert, select, text
 from sqlalchemy.orm import Session
 
 COPY_FROM = 50
@@ -32,6 +32,19 @@ def bulk_insert(session: Session, model: Any, rows: Sequence[dict[str, Any]]) ->
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([_value(row[c.name], c.name in json_cols) for c in columns])
+
+
+def new_ids(session: Session, model: Any, n: int) -> list[int]:
+    """``n`` fresh primary keys for ``model``'s table, so rows can point at each other before
+    they are written (an entry and the lot it creates). PostgreSQL draws them from the
+    sequence; SQLite, whose writers are serialised, continues from the largest id."""
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        sql = "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+        return list(session.scalars(text(sql), {"t": table.name, "n": n}))
+    session.flush()
+    top = session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + n + 1))
 
 
 def _value(value: Any, is_json: bool) -> Any:

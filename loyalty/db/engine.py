@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import orjson
@@ -76,6 +77,12 @@ class Database:
         self.writer = sessionmaker(self.engine, expire_on_commit=False)
         reader_engine = self.engine.execution_options(**{READ_ONLY: True})
         self.reader = sessionmaker(reader_engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Queue this process's writers on a lock rather than
+        # in SQLite's busy handler, which sleeps and retries (up to 100 ms a nap) and so lets
+        # an unlucky writer wait for a second while others come and go.
+        self._writers: AbstractContextManager[object] = (
+            threading.RLock() if self.dialect == "sqlite" else nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
@@ -84,7 +91,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A writing session that commits on success and rolls back on any error."""
-        with self.writer() as session, session.begin():
+        with self._writers, self.writer() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from loyalty.db.bulk import bulk_insert
+from loyalty.db.bulk import bulk_insert, new_ids
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
 from loyalty.members.models import Member
@@ -91,7 +91,11 @@ def credit_many(
         after.append((c.member.points_available, c.member.points_pending))
     if not write:
         return after
-    bulk_insert(session, Entry, [_entry_row(c, now) for c in credits])
+    entry_rows = [_entry_row(c, now) for c in credits]
+    ids = new_ids(session, Entry, len(entry_rows))
+    for entry, lot, entry_id in zip(entry_rows, lot_rows, ids, strict=True):
+        entry["id"] = lot["entry_id"] = entry_id
+    bulk_insert(session, Entry, entry_rows)
     bulk_insert(session, Lot, lot_rows)
     return after
 

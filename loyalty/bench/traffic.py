@@ -1,0 +1,176 @@
+"""Measurements over real HTTP: the load generator in its own process against the server."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from loyalty.bench import cpu
+from loyalty.bench.load import Result, Spec
+from loyalty.bench.report import Figure, Target
+from loyalty.bench.seed import Fixture
+from loyalty.bench.server import Server
+
+BATCH_SIZE = 1000
+BATCH_CLIENTS = 4
+WARMUP_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Http:
+    """Everything an HTTP measurement needs; ``probes`` name the processes whose CPU counts."""
+
+    server: Server
+    fx: Fixture
+    clients: int
+    seconds: float
+    console: Console
+    probes: dict[str, cpu.Probe]
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the clients saw, and the CPU each unit (request or order) cost each process."""
+
+    result: Result
+    cpu_ms: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.result.units / self.result.seconds if self.result.seconds else 0.0
+
+    def cpu_note(self, unit: str) -> str:
+        return cpu.note(self.cpu_ms, unit)
+
+
+def spec(h: Http, kind: str, clients: int) -> Spec:
+    occurred = datetime.now(UTC) - timedelta(minutes=1)
+    return Spec(
+        host=h.server.host,
+        port=h.server.port,
+        token=h.fx.token,
+        kind=kind,
+        clients=clients,
+        seconds=h.seconds,
+        warmup=min(WARMUP_SECONDS, h.seconds),
+        members=h.fx.members,
+        store_code=h.fx.store_code,
+        run_id=f"bench-{kind}-{secrets.token_hex(4)}",
+        occurred_at=occurred.isoformat(timespec="seconds"),
+        batch_size=BATCH_SIZE,
+    )
+
+
+def run_load(s: Spec, label: str, console: Console) -> Result:
+    """Run the load generator process, with a progress bar while it works."""
+    command = [
+        sys.executable,
+        "-m",
+        "loyalty.bench.load",
+        orjson.dumps(dataclasses.asdict(s)).decode(),
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    total = s.warmup + s.seconds
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TimeRemainingColumn(), console=console
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        start = time.monotonic()
+        while proc.poll() is None:
+            bar.update(task, completed=min(time.monotonic() - start, total))
+            time.sleep(0.2)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the load generator failed:\n{err.decode(errors='replace')}")
+    return Result(**orjson.loads(out))
+
+
+def measure(h: Http, kind: str, clients: int, label: str) -> Load:
+    """One load, with the CPU it cost; if any request failed, show what the server said."""
+    meter, client = cpu.Meter(h.probes), cpu.children()
+    r = run_load(spec(h, kind, clients), label, h.console)
+    per_unit = meter.per_unit(r.total_units)
+    if r.total_units:
+        per_unit["load generator"] = 1000 * (cpu.children() - client) / r.total_units
+    if r.errors:
+        h.console.print(f"[red]{label}: {r.errors} failed requests; the server's log ends:[/red]")
+        h.console.print(h.server.log_tail(), markup=False, highlight=False)
+    return Load(r, per_unit)
+
+
+def _errors(r: Result) -> str:
+    if not r.errors:
+        return "no errors"
+    return f"{r.errors} errors {r.statuses} (status 0: connection dropped)"
+
+
+def orders(h: Http) -> list[Figure]:
+    load = measure(h, "orders", h.clients, "POST /v1/orders")
+    r = load.result
+    note = f"{h.clients} clients, {r.requests:,} requests, {_errors(r)}{load.cpu_note('order')}"
+    return [
+        Figure(
+            "POST /v1/orders (single)",
+            load.rate,
+            "orders/s",
+            Target(1000),
+            note,
+            sound=r.errors == 0,
+            per_ceiling=True,
+        ),
+        Figure("  latency p50", r.p50_ms, "ms", None, f"{h.clients} concurrent clients"),
+        Figure("  latency p99", r.p99_ms, "ms", Target(50, below=True), "client-side, end to end"),
+    ]
+
+
+def points(h: Http) -> list[Figure]:
+    load = measure(h, "points", h.clients, "GET /v1/members/{id}/points")
+    r = load.result
+    note = (
+        f"{h.clients} clients, random member, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, "
+        f"{_errors(r)}{load.cpu_note('read')}"
+    )
+    return [
+        Figure(
+            "GET /v1/members/{id}/points", load.rate, "reads/s", Target(3000), note, r.errors == 0
+        )
+    ]
+
+
+def batch(h: Http) -> list[Figure]:
+    n = min(h.clients, BATCH_CLIENTS)
+    load = measure(h, "batch", n, "POST /v1/orders/batch")
+    r = load.result
+    note = (
+        f"{BATCH_SIZE:,} orders/request, {n} clients, {r.requests} requests, "
+        f"p50 {r.p50_ms:,.0f} ms, p99 {r.p99_ms:,.0f} ms, {_errors(r)}{load.cpu_note('order')}"
+    )
+    sound = r.errors == 0 and r.units == r.requests * BATCH_SIZE
+    return [
+        Figure(
+            "POST /v1/orders/batch",
+            load.rate,
+            "orders/s",
+            Target(10_000),
+            note,
+            sound=sound,
+            per_ceiling=True,
+        )
+    ]
+
+
+def floor(h: Http) -> list[Figure]:
+    """``GET /healthz``: what the HTTP stack alone serves on this machine, no database."""
+    load = measure(h, "health", h.clients, "GET /healthz")
+    r = load.result
+    note = f"HTTP stack alone: {h.clients} clients, p99 {r.p99_ms:.1f} ms{load.cpu_note('request')}"
+    return [Figure("HTTP floor: GET /healthz", load.rate, "req/s", None, note, r.errors == 0)]
