@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import URL
 
-from loyalty.bench import ceiling, cpu, inproc, seed, target, traffic
+from loyalty.bench import ceiling, cpu, earning, inproc, seed, target, traffic
 from loyalty.bench.report import Figure, Report, Target, render
 from loyalty.bench.seed import Fixture
 from loyalty.bench.server import api_server
@@ -20,7 +20,17 @@ from loyalty.config import get_settings
 from loyalty.db.base import utcnow
 from loyalty.db.engine import Database
 
-MEASUREMENTS = ("orders", "points", "batch", "floor", "ceiling", "import", "expire")
+MEASUREMENTS = (
+    "orders",
+    "points",
+    "batch",
+    "floor",
+    "ceiling",
+    "import",
+    "expire",
+    "rules",
+    "backtest",
+)
 HTTP = ("orders", "points", "batch", "floor")
 WORKERS = os.cpu_count() or 1
 
@@ -147,6 +157,10 @@ def _measure(
         r.add(*inproc.import_orders(db, fx, utcnow(), progress, _db_probe(url)))
     if "expire" in chosen:
         r.add(*inproc.expiry(db, utcnow(), progress, _db_probe(url)))
+    if "rules" in chosen:
+        r.add(*earning.evaluation())
+    if "backtest" in chosen:
+        r.add(*earning.backtest_and_tiers(db, fx.members, fx.entries, progress))
 
 
 def _pool(url: URL) -> str:
