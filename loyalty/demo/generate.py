@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from loyalty.db.engine import Database
 from loyalty.demo.history import TZ, Plan, PlannedEvent, PlannedOrder, plan_history
 from loyalty.demo.population import PROGRAM_NAME, STORES, Person, people
+from loyalty.demo.programme import configure_earning, stock_the_mall
 from loyalty.jobs.registry import JOBS
 from loyalty.ledger.operations import adjust, capture, hold_points, void
 from loyalty.members.service import Registration, lock_member, register
@@ -66,6 +67,8 @@ def build_demo(
     program_id = setup_chain(db, plan.people[0].registered_at - timedelta(days=30))
     replay = Replay(db, program_id, plan, on_progress or (lambda n, d: None))
     replay.run(now)
+    with db.transaction() as session:
+        stock_the_mall(session, get_program(session, program_id), now)
     return program_id, replay.done
 
 
@@ -85,6 +88,7 @@ def setup_chain(db: Database, opened_at: datetime) -> int:
                 groups=[s.group],
                 now=opened_at,
             )
+        configure_earning(session, program, opened_at)
         return program.id
 
 
