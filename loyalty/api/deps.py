@@ -19,7 +19,6 @@ from loyalty.config import get_settings
 from loyalty.db.base import utcnow
 from loyalty.db.engine import Database
 from loyalty.errors import AuthenticationError, PermissionDeniedError
-from loyalty.orders.service import ConcurrentWriteError
 
 T = TypeVar("T")
 RETRIES = 4
@@ -94,7 +93,7 @@ def write(request: Request, work: Callable[[Session], T]) -> T:
         try:
             with db.transaction() as session:
                 return work(session)
-        except (ConcurrentWriteError, IntegrityError, DBAPIError) as exc:
+        except (IntegrityError, DBAPIError) as exc:
             if attempt == RETRIES - 1 or not _retryable(exc):
                 raise
             time.sleep(0.005 * (attempt + 1))
@@ -103,8 +102,6 @@ def write(request: Request, work: Callable[[Session], T]) -> T:
 
 def _retryable(exc: Exception) -> bool:
     """Lost races: a unique key taken meanwhile, a deadlock, a serialization failure."""
-    if isinstance(exc, ConcurrentWriteError):
-        return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     text = str(exc)
     return (

@@ -30,14 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.db.engine import Database
-from loyalty.errors import LoyaltyError
 from loyalty.imports.csvfile import Row, describe
 from loyalty.imports.lookup import LEGACY_ID, Pair, Target, holders, load_target
-from loyalty.imports.runner import ChunkOutcome, ImportFile, ImportResult, Progress, run_import
+from loyalty.imports.runner import (
+    ChunkOutcome,
+    ImportFile,
+    ImportResult,
+    Progress,
+    run_import,
+    write_chunk,
+)
 from loyalty.imports.statistics import PlannerStatistics
 from loyalty.imports.values import InvalidValueError, parse_date, parse_gender, parse_time
 from loyalty.members.identifiers import normalise_identifier, normalise_phone
@@ -58,7 +63,6 @@ COLUMNS = (
 )
 REQUIRED = (("member_ref", "phone"),)
 CHUNK = 1000
-ATTEMPTS = 3
 FUTURE_TOLERANCE = timedelta(hours=24)
 ZERO_POINTS = dict.fromkeys(
     (
@@ -116,21 +120,12 @@ def import_members(
 
 def _chunk(db: Database, target: Target, chunk: list[Row], now: datetime) -> ChunkOutcome:
     """Parse, then write in one transaction; a unique-index race retries the chunk."""
-    parsed: list[MemberRow] = []
-    refused: list[tuple[Row, str]] = []
-    for row in chunk:
-        try:
-            parsed.append(parse_member(row, target, now))
-        except LoyaltyError as exc:
-            refused.append((row, describe(exc)))
-    for attempt in range(ATTEMPTS):
-        try:
-            with db.transaction() as session:
-                return _write(session, target, parsed, now, ChunkOutcome(rejected=list(refused)))
-        except IntegrityError:
-            if attempt == ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    return write_chunk(
+        db,
+        chunk,
+        lambda row: parse_member(row, target, now),
+        lambda session, parsed, out: _write(session, target, parsed, now, out),
+    )
 
 
 def parse_member(row: Row, target: Target, now: datetime) -> MemberRow:

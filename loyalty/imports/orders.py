@@ -32,7 +32,14 @@ from loyalty.db.engine import Database
 from loyalty.errors import LoyaltyError
 from loyalty.imports.csvfile import Row, describe
 from loyalty.imports.lookup import LEGACY_ID, Holder, Pair, Target, holders, load_target
-from loyalty.imports.runner import ChunkOutcome, ImportFile, ImportResult, Progress, run_import
+from loyalty.imports.runner import (
+    ChunkOutcome,
+    ImportFile,
+    ImportResult,
+    Progress,
+    run_import,
+    write_chunk,
+)
 from loyalty.imports.statistics import PlannerStatistics
 from loyalty.imports.values import InvalidValueError, parse_time, parse_yuan
 from loyalty.ledger.models import Entry, Lot
@@ -42,7 +49,6 @@ from loyalty.notifications.models import OutboxEvent
 from loyalty.orders.models import Order
 from loyalty.orders.schemas import OrderIn
 from loyalty.orders.service import (
-    ConcurrentWriteError,
     OrderConflictError,
     OrderRequest,
     post_orders,
@@ -62,7 +68,6 @@ COLUMNS = (
 MEMBER_COLUMNS = (("member_ref", LEGACY_ID), ("phone", "phone"), ("card_no", "card"))
 REQUIRED = (("order_id",), ("occurred_at",), ("amount",), tuple(c for c, _ in MEMBER_COLUMNS))
 CHUNK = 1000
-ATTEMPTS = 2
 TABLES = (
     Order.__tablename__,
     Entry.__tablename__,
@@ -115,22 +120,13 @@ def import_orders(
 
 
 def _chunk(db: Database, target: Target, chunk: list[Row], now: datetime) -> ChunkOutcome:
-    """Parse, then post in one transaction; an order id posted concurrently retries once."""
-    parsed: list[OrderRow] = []
-    refused: list[tuple[Row, str]] = []
-    for row in chunk:
-        try:
-            parsed.append(parse_order(row, target))
-        except LoyaltyError as exc:
-            refused.append((row, describe(exc)))
-    for attempt in range(ATTEMPTS):
-        try:
-            with db.transaction() as session:
-                return _post(session, target, parsed, now, ChunkOutcome(rejected=list(refused)))
-        except ConcurrentWriteError:
-            if attempt == ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    """Parse, then post in one transaction; an order id posted concurrently retries."""
+    return write_chunk(
+        db,
+        chunk,
+        lambda row: parse_order(row, target),
+        lambda session, parsed, out: _post(session, target, parsed, now, out),
+    )
 
 
 def parse_order(row: Row, target: Target) -> OrderRow:

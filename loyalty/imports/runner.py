@@ -10,12 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from loyalty.db.engine import Database
+from loyalty.errors import LoyaltyError
 from loyalty.imports.csvfile import (
     Checkpoint,
     RejectWriter,
     Row,
     chunks,
+    describe,
     load_checkpoint,
     read_header,
     rejected_path,
@@ -24,6 +31,7 @@ from loyalty.imports.csvfile import (
 )
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -112,3 +120,31 @@ def _advance(
     checkpoint.skipped += outcome.skipped
     checkpoint.rejected += len(outcome.rejected)
     checkpoint.rejected_bytes = size
+
+
+ATTEMPTS = 3
+
+
+def write_chunk(
+    db: Database,
+    chunk: list[Row],
+    parse: Callable[[Row], T],
+    write: Callable[[Session, list[T], ChunkOutcome], ChunkOutcome],
+) -> ChunkOutcome:
+    """Parse every row (a bad one is refused with its reason), then write the good ones in one
+    transaction; a unique key taken by a concurrent writer rolls the chunk back and retries."""
+    parsed: list[T] = []
+    refused: list[tuple[Row, str]] = []
+    for row in chunk:
+        try:
+            parsed.append(parse(row))
+        except LoyaltyError as exc:
+            refused.append((row, describe(exc)))
+    for attempt in range(ATTEMPTS):
+        try:
+            with db.transaction() as session:
+                return write(session, parsed, ChunkOutcome(rejected=list(refused)))
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -71,13 +71,6 @@ class RefundExceedsOrderError(InvalidRequestError):
     title = "Refunds exceed the order amount"
 
 
-class ConcurrentWriteError(ConflictError):
-    """Another transaction posted the same order id first; the caller retries once."""
-
-    code = "concurrent_write"
-    title = "Concurrent write, retry"
-
-
 FUTURE_TOLERANCE = timedelta(hours=24)
 
 
