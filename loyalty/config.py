@@ -17,6 +17,13 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = 5.0
     db_pool_size: int = 10
     echo_sql: bool = False
+    # Console and member page: mark cookies Secure (set true behind HTTPS).
+    cookie_secure: bool = False
+    # SMS for the member page's sign-in codes: "log" writes them to the server log (demo),
+    # "http" posts them to ``sms_url`` (a gateway speaking JSON).
+    sms_provider: str = "log"
+    sms_url: str = ""
+    sms_token: str = ""
 
 
 @lru_cache

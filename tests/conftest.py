@@ -131,6 +131,14 @@ def committed_db(database: Database) -> Iterator[Database]:
         ensure_program(session, START)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Each test starts with no sign-in attempts counted against its address."""
+    from loyalty.web.security import RateLimiter
+
+    RateLimiter.reset_all()
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()

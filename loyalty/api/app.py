@@ -25,6 +25,7 @@ from loyalty.stores.endpoints import router as stores_router
 from loyalty.tasks.endpoints import router as tasks_router
 from loyalty.tiers.endpoints import router as tiers_router
 from loyalty.wallet.endpoints import router as wallet_router
+from loyalty.web import app as web
 
 DESCRIPTION = """
 Member loyalty points engine (会员积分系统): one member and one points balance across every
@@ -61,6 +62,7 @@ def create_app(db: Database | None = None, clock: Callable[[], datetime] | None 
     )
     for router in routers:
         app.include_router(router)
+    web.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["meta"])

@@ -35,7 +35,11 @@ HTTP_CODES = {
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
-    body = {
+    return _render(_body(status, code, title, detail, **extra))
+
+
+def _body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
         "type": f"/problems/{code}",
         "title": title,
         "status": status,
@@ -43,13 +47,19 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Re
         "detail": detail,
         **extra,
     }
-    return _render(body)
 
 
 def _render(body: dict[str, Any]) -> Response:
     status = int(body["status"])
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return json_response(body, status, media_type=PROBLEM, headers=headers)
+
+
+def _respond(request: Request, body: dict[str, Any]) -> Response:
+    """problem+json, or a page when the request came from the console or the member page."""
+    pages = getattr(request.app.state, "page_errors", None)
+    page = pages(request, body) if pages is not None else None
+    return page if page is not None else _render(body)
 
 
 def problem_body(exc: LoyaltyError) -> dict[str, Any]:
@@ -63,12 +73,12 @@ def problem_body(exc: LoyaltyError) -> dict[str, Any]:
     }
 
 
-async def _domain(_: Request, exc: Exception) -> Response:
+async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoyaltyError)
-    return _render(problem_body(exc))
+    return _respond(request, problem_body(exc))
 
 
-async def _validation(_: Request, exc: Exception) -> Response:
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {
@@ -79,40 +89,32 @@ async def _validation(_: Request, exc: Exception) -> Response:
         for e in exc.errors()
     ]
     first = errors[0] if errors else {"field": "", "message": "invalid request"}
-    return problem(
-        422,
-        "validation_error",
-        "Invalid request",
-        f"{first['field']}: {first['message']}",
-        errors=errors,
+    detail = f"{first['field']}: {first['message']}"
+    return _respond(
+        request, _body(422, "validation_error", "Invalid request", detail, errors=errors)
     )
 
 
-async def _http(_: Request, exc: Exception) -> Response:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "error")
-    return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail))
+    title = code.replace("_", " ").capitalize()
+    response = _respond(request, _body(exc.status_code, code, title, str(exc.detail)))
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _bad_data(request: Request, exc: Exception) -> Response:
     """The database refused a value (out of range, invalid text): the input's fault."""
     log.warning("database refused data on %s: %s", request.url.path, exc)
-    return problem(
-        422,
-        "invalid_data",
-        "Invalid data",
-        "a value was refused by the database (out of range or not valid text)",
-    )
+    detail = "a value was refused by the database (out of range or not valid text)"
+    return _respond(request, _body(422, "invalid_data", "Invalid data", detail))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(
-        500,
-        "internal_error",
-        "Internal error",
-        "The server failed; nothing was changed. The error is logged.",
-    )
+    detail = "The server failed; nothing was changed. The error is logged."
+    return _respond(request, _body(500, "internal_error", "Internal error", detail))
 
 
 def install(app: FastAPI) -> None:

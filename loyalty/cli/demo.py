@@ -22,6 +22,7 @@ from loyalty.cli.common import console, default_program_id, open_db
 from loyalty.db.base import utcnow
 from loyalty.db.bootstrap import initialise
 from loyalty.db.engine import Database
+from loyalty.demo.console_users import demo_console_users
 from loyalty.demo.generate import DEFAULT_SEED, build_demo
 from loyalty.demo.summary import DemoSummary, demo_state, summarise, wipe
 
@@ -50,7 +51,8 @@ def demo(
         program_id = default_program_id(db)
     print_summary(summarise(db, program_id, utcnow()))
     token = _admin_key(db, program_id)
-    announce(host, port, token)
+    store_code, password = demo_console_users(db, program_id, utcnow())
+    announce(host, port, token, password, store_code)
     if not no_serve:
         _serve(host, port)
 
@@ -127,13 +129,17 @@ def _admin_key(db: Database, program_id: int) -> str:
     return token
 
 
-def announce(host: str, port: int, token: str) -> None:
+def announce(host: str, port: int, token: str, password: str = "", store_code: str = "") -> None:
     """Where to go and the key to use, printed so it cannot be missed; the key alone on the
     last line of standard output, as ``loyalty apikeys create`` does."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}"
     console.print(
         Panel.fit(
+            f"Console   {url}/console\n"
+            f"Sign in   admin / {password}  (also hq, analyst; manager and clerk of "
+            f"{store_code}; same password)\n"
+            f"Members   {url}/m  (the SMS code is printed in this log)\n"
             f"API       {url}\nAPI docs  {url}/docs\nAdmin key {token}",
             title="Loyalty demo",
             border_style="green",

@@ -15,10 +15,13 @@ from loyalty.apikeys.service import create_key
 from loyalty.cli.common import console, default_program_id, open_db, parse_time
 from loyalty.cli.rules import rules_app, tiers_app
 from loyalty.db.base import utcnow
+from loyalty.errors import LoyaltyError
 from loyalty.jobs.registry import JOBS
 from loyalty.ledger.jobs import JobResult
 from loyalty.ledger.verify import verify
 from loyalty.members.models import Member
+from loyalty.users.permissions import ROLES as USER_ROLES
+from loyalty.users.service import create_user
 from loyalty.wallet.verify import verify_wallets
 
 app = typer.Typer(help="Member loyalty points engine (会员积分系统).", no_args_is_help=True)
@@ -28,6 +31,8 @@ ledger_app = typer.Typer(help="The points ledger.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(ledger_app, name="ledger")
+users_app = typer.Typer(help="Console users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 
 @app.command()
@@ -121,6 +126,33 @@ def apikeys_create(
             "it is not shown again."
         )
     typer.echo(token)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option("--username", help="Sign-in name")],
+    role: Annotated[str, typer.Option("--role", help=" | ".join(USER_ROLES))] = "owner",
+    store: Annotated[
+        list[str] | None, typer.Option("--store", help="Store code (managers and clerks)")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name shown in the console")] = None,
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password"),
+    ] = "",
+) -> None:
+    """Create a console user (the first one is usually the owner)."""
+    db = open_db()
+    program_id = default_program_id(db)
+    try:
+        with db.transaction() as session:
+            user = create_user(
+                session, program_id, username, password, role, utcnow(), name, store or []
+            )
+            console.print(f"Created {user.role} {user.username!r}: sign in at /console.")
+    except LoyaltyError as exc:
+        console.print(f"[red]{exc.title}: {exc.detail}[/red]")
+        raise typer.Exit(2) from exc
 
 
 @ledger_app.command("verify")

@@ -5,7 +5,13 @@ from loyalty.apikeys.models import ApiKey
 from loyalty.coupons.models import Coupon, CouponTemplate
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
 from loyalty.lotteries.models import Lottery, LotteryDraw, LotteryPrize
-from loyalty.members.models import Identifier, Member, MemberTag
+from loyalty.members.models import (
+    Identifier,
+    Member,
+    MemberLoginCode,
+    MemberSession,
+    MemberTag,
+)
 from loyalty.notifications.models import OutboxEvent
 from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
@@ -14,6 +20,7 @@ from loyalty.rules.models import Rule, RuleDailyAward, RuleVersion
 from loyalty.stores.models import Store
 from loyalty.tasks.models import Event, ReferralReward, ReferralSettings, Task
 from loyalty.tiers.models import Tier, TierChange
+from loyalty.users.models import AuditEntry, ConsoleSession, ConsoleUser, ConsoleUserStore
 from loyalty.wallet.models import (
     TopUp,
     TopUpBonus,
@@ -27,6 +34,10 @@ __all__ = [
     "Address",
     "Allocation",
     "ApiKey",
+    "AuditEntry",
+    "ConsoleSession",
+    "ConsoleUser",
+    "ConsoleUserStore",
     "Coupon",
     "CouponTemplate",
     "Entry",
@@ -39,6 +50,8 @@ __all__ = [
     "LotteryDraw",
     "LotteryPrize",
     "Member",
+    "MemberLoginCode",
+    "MemberSession",
     "MemberTag",
     "Order",
     "OutboxEvent",

@@ -1,0 +1,5 @@
+"""Console: admin (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

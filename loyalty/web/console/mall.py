@@ -1,0 +1,5 @@
+"""Console: mall (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Console: members (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Console: rules (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

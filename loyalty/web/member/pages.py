@@ -1,0 +1,5 @@
+"""Member page (to be built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
