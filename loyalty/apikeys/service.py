@@ -79,11 +79,23 @@ def create_key(
 _cache: dict[str, tuple[float, Principal]] = {}
 
 
-def authenticate(session: Session, token: str, cache_seconds: float = 0.0) -> Principal:
-    """The principal a bearer token stands for; 401 if it is unknown or revoked."""
+def cached_principal(token: str) -> Principal | None:
+    """The principal this process checked the token for lately, if any (no database)."""
     hit = _cache.get(token)
     if hit and hit[0] > time.monotonic():
         return hit[1]
+    return None
+
+
+def authenticate(session: Session, token: str, cache_seconds: float = 0.0) -> Principal:
+    """The principal a bearer token stands for; 401 if it is unknown or revoked.
+
+    With ``cache_seconds`` the answer is kept that long per process: a key revoked in another
+    process keeps working here for at most that long (this process forgets at once).
+    """
+    hit = cached_principal(token)
+    if hit is not None:
+        return hit
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "lk":
         raise AuthenticationError("malformed API key")

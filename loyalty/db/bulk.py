@@ -1,37 +1,112 @@
-"""Many rows into one table, as fast as the database allows.
+"""Many rows into (or over) tables, as fast as the database allows.
 
-PostgreSQL: ``COPY ... FROM STDIN`` through psycopg (an order of magnitude faster than
-multi-row INSERTs for a batch of a thousand); elsewhere, or for a handful of rows, an
-executemany INSERT. Rows are dicts keyed by column name; missing columns get their defaults.
+PostgreSQL: ``COPY ... FROM STDIN`` through psycopg for a batch of many rows (an order of
+magnitude faster than multi-row INSERTs for a thousand), and the small writes of one request
+sent together in one pipelined round trip (``Writes``); elsewhere an executemany per table.
+Rows are dicts keyed by column name; missing columns get their defaults.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, func, insert, select, text
+import psycopg
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 COPY_FROM = 50
+Row = dict[str, Any]
 
 
-def bulk_insert(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+def bulk_insert(session: Session, model: Any, rows: Sequence[Row]) -> None:
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
-        session.execute(insert(model), list(rows))
+    if session.autoflush:
+        session.flush()
+    if not _postgres(session) or len(rows) < COPY_FROM:
+        session.connection().execute(insert(model.__table__), _with_defaults(model, rows))
         return
-    session.flush()
-    table = model.__table__
-    columns = [c for c in table.columns if c.name in rows[0]]
-    json_cols = {c.name for c in columns if isinstance(c.type, JSON)}
-    names = ", ".join(c.name for c in columns)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([_value(row[c.name], c.name in json_cols) for c in columns])
+    with _driver_errors():
+        _copy(_cursor(session), model.__table__, rows)
+
+
+@dataclass
+class Writes:
+    """Inserts, and updates of loaded objects, gathered to be sent together by ``send``.
+
+    On PostgreSQL the small ones go in one pipelined round trip and big inserts by COPY;
+    elsewhere one executemany per table. ``update`` writes the named attributes of ORM
+    objects (the caller holds their rows locked) and marks them clean, so the session's own
+    flush does not write them again: one statement for any number of rows.
+    """
+
+    inserts: list[tuple[Table, list[Row]]] = field(default_factory=list)
+    updates: list[tuple[Table, list[Any], tuple[str, ...]]] = field(default_factory=list)
+
+    def insert(self, model: Any, rows: Sequence[Row]) -> None:
+        if rows:
+            self.inserts.append((model.__table__, _with_defaults(model, rows)))
+
+    def update(self, model: Any, objects: Sequence[Any], names: tuple[str, ...]) -> None:
+        if objects:
+            self.updates.append((model.__table__, list(objects), names))
+
+    def send(self, session: Session) -> None:
+        """Write everything gathered; the session's other pending changes are flushed first."""
+        updates = [(t, _update_rows(objects, names), names) for t, objects, names in self.updates]
+        for _, objects, names in self.updates:
+            for obj in objects:
+                for name in names:
+                    set_committed_value(obj, name, getattr(obj, name))
+        session.flush()
+        if _postgres(session):
+            with _driver_errors():
+                _pipelined(_cursor(session), self.inserts, updates)
+        else:
+            _one_by_one(session, self.inserts, updates)
+        self.inserts.clear()
+        self.updates.clear()
+
+
+Updates = list[tuple[Table, list[Row], tuple[str, ...]]]
+
+
+def _update_rows(objects: list[Any], names: tuple[str, ...]) -> list[Row]:
+    return [{"id": o.id, **{n: getattr(o, n) for n in names}} for o in objects]
+
+
+def _pipelined(cur: Any, inserts: list[tuple[Table, list[Row]]], updates: Updates) -> None:
+    for table, rows in inserts:
+        if len(rows) >= COPY_FROM:
+            _copy(cur, table, rows)
+    with cur.connection.pipeline():
+        for table, rows in inserts:
+            if len(rows) < COPY_FROM:
+                columns = _columns(table, rows[0])
+                cur.executemany(_insert_sql(table, columns), [_values(r, columns) for r in rows])
+        for table, rows, names in updates:
+            cur.execute(_update_sql(table, names), _arrays(table, rows, names))
+
+
+def _one_by_one(session: Session, inserts: list[tuple[Table, list[Row]]], updates: Updates) -> None:
+    conn = session.connection()
+    for table, rows in inserts:
+        conn.execute(insert(table), rows)
+    for table, rows, names in updates:
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({n: bindparam(n) for n in names})
+        )
+        conn.execute(stmt, [{"_id": r["id"], **{n: r[n] for n in names}} for r in rows])
 
 
 def new_ids(session: Session, model: Any, n: int) -> list[int]:
@@ -39,12 +114,103 @@ def new_ids(session: Session, model: Any, n: int) -> list[int]:
     they are written (an entry and the lot it creates). PostgreSQL draws them from the
     sequence; SQLite, whose writers are serialised, continues from the largest id."""
     table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    if _postgres(session):
         sql = "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
-        return list(session.scalars(text(sql), {"t": table.name, "n": n}))
-    session.flush()
-    top = session.scalar(select(func.max(table.c.id))) or 0
+        with session.no_autoflush:
+            return list(session.connection().scalars(text(sql), {"t": table.name, "n": n}))
+    if any(isinstance(obj, model) for obj in session.new):
+        session.flush()
+    top = session.connection().scalar(select(func.max(table.c.id))) or 0
     return list(range(top + 1, top + n + 1))
+
+
+# --- PostgreSQL, through the driver ------------------------------------------------------------
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _cursor(session: Session) -> Any:
+    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+@contextmanager
+def _driver_errors() -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy's (``IntegrityError`` for a taken unique key),
+    as statements sent through SQLAlchemy would, so callers' retries see them."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+
+
+def _with_defaults(model: Any, rows: Sequence[Row]) -> list[Row]:
+    """Rows with every column that has a scalar default filled in."""
+    defaults = _scalar_defaults(model.__table__)
+    missing = {k: v for k, v in defaults.items() if k not in rows[0]}
+    if not missing:
+        return list(rows)
+    return [{**missing, **r} for r in rows]
+
+
+@cache
+def _scalar_defaults(table: Table) -> dict[str, Any]:
+    return {
+        c.name: c.default.arg  # type: ignore[attr-defined]
+        for c in table.columns
+        if c.default is not None and c.default.is_scalar
+    }
+
+
+def _columns(table: Table, row: Row) -> tuple[Any, ...]:
+    return tuple(c for c in table.columns if c.name in row)
+
+
+def _copy(cur: Any, table: Table, rows: Sequence[Row]) -> None:
+    columns = _columns(table, rows[0])
+    names = ", ".join(c.name for c in columns)
+    with cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(_values(row, columns))
+
+
+def _values(row: Row, columns: tuple[Any, ...]) -> list[Any]:
+    return [_value(row[c.name], isinstance(c.type, JSON)) for c in columns]
+
+
+@cache
+def _insert_sql(table: Table, columns: tuple[Any, ...]) -> str:
+    names = ", ".join(c.name for c in columns)
+    marks = ", ".join("%s" for _ in columns)
+    return f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+
+
+@cache
+def _update_sql(table: Table, names: tuple[str, ...]) -> str:
+    """One UPDATE for many rows: each column's new values as an array, unnested by id."""
+    types = [_pg_type(table.c.id), *(_pg_type(table.c[n]) for n in names)]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    sets = ", ".join(f"{n} = v.{n}" for n in names)
+    return (
+        f"UPDATE {table.name} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) "
+        "WHERE t.id = v.id"
+    )
+
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _pg_type(column: Any) -> str:
+    return str(column.type.compile(dialect=_PG))
+
+
+def _arrays(table: Table, rows: list[Row], names: tuple[str, ...]) -> list[list[Any]]:
+    json_names = {n for n in names if isinstance(table.c[n].type, JSON)}
+    return [
+        [r["id"] for r in rows],
+        *([_value(r[n], n in json_names) for r in rows] for n in names),
+    ]
 
 
 def _value(value: Any, is_json: bool) -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 READ_ONLY = "loyalty_read_only"
@@ -28,15 +30,45 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     # Many-row inserts go through psycopg's own executemany (prepared, pipelined): one short
     # statement it can cache, rather than a rewritten statement with thousands of parameters
     # that it parses again for every batch.
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         echo=echo,
         use_insertmanyvalues=False,
         json_serializer=_json_dumps,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only if it sat idle a while.
+
+    A busy pool's connections were used a moment ago, so pinging each checkout (a round trip
+    per request) buys nothing; one idle long enough for the server to have restarted or a
+    firewall to have dropped it is pinged, and replaced if dead. A connection that breaks while
+    in use invalidates the whole pool, as with any disconnect.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("pooled connection is dead") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection is dead")
 
 
 def _json_dumps(value: Any) -> str:

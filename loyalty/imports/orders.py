@@ -53,7 +53,7 @@ from loyalty.orders.service import (
     OrderRequest,
     post_orders,
 )
-from loyalty.programs.service import get_program
+from loyalty.programs.service import current_program
 
 COLUMNS = (
     "order_id",
@@ -167,7 +167,7 @@ def _post(
         except LoyaltyError as exc:
             out.reject(o.row, describe(exc))
     fresh = _new_orders(session, target.program_id, ready, out)
-    program = get_program(session, target.program_id)
+    program = current_program(session, target.program_id)
     outcomes = post_orders(session, program, [req for _, req in fresh], now)
     for (row, _), outcome in zip(fresh, outcomes, strict=True):
         if outcome.error is None:

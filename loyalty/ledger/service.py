@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from loyalty.db.bulk import bulk_insert, new_ids
+from loyalty.db.bulk import Writes, new_ids
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
 from loyalty.members.models import Member
@@ -70,8 +70,24 @@ class Debit:
     allocations: list[tuple[Lot, int]] = field(default_factory=list)
 
 
+BALANCE_COLUMNS = (
+    "points_available",
+    "points_pending",
+    "points_held",
+    "points_debt",
+    "lifetime_earned",
+    "lifetime_redeemed",
+    "lifetime_expired",
+)
+
+
 def credit_many(
-    session: Session, credits: Sequence[Credit], now: datetime, *, write: bool = True
+    session: Session,
+    credits: Sequence[Credit],
+    now: datetime,
+    *,
+    write: bool = True,
+    writes: Writes | None = None,
 ) -> list[tuple[int, int]]:
     """Write an entry and a lot per credit, repaying debt first.
 
@@ -79,7 +95,9 @@ def credit_many(
     only the (detached) members' caches change: that is a simulation.
 
     Set-based: two multi-row inserts whatever the number of credits. The members' caches are
-    updated in the order of ``credits``.
+    updated in the order of ``credits``. Given ``writes``, the inserts wait there to be sent
+    with the caller's other writes, and the caller writes the members' caches
+    (``BALANCE_COLUMNS``) with them; otherwise the session flushes the members as usual.
     """
     if not credits:
         return []
@@ -95,8 +113,11 @@ def credit_many(
     ids = new_ids(session, Entry, len(entry_rows))
     for entry, lot, entry_id in zip(entry_rows, lot_rows, ids, strict=True):
         entry["id"] = lot["entry_id"] = entry_id
-    bulk_insert(session, Entry, entry_rows)
-    bulk_insert(session, Lot, lot_rows)
+    out = writes or Writes()
+    out.insert(Entry, entry_rows)
+    out.insert(Lot, lot_rows)
+    if writes is None:
+        out.send(session)
     return after
 
 
@@ -412,16 +433,6 @@ def _require_open(hold: Hold, now: datetime) -> None:
 
 # --- merge -------------------------------------------------------------------------------------
 
-_CACHE_FIELDS = (
-    "points_available",
-    "points_pending",
-    "points_held",
-    "points_debt",
-    "lifetime_earned",
-    "lifetime_redeemed",
-    "lifetime_expired",
-)
-
 
 def move_points(
     session: Session, source: Member, survivor: Member, now: datetime, actor: str | None
@@ -432,7 +443,7 @@ def move_points(
         session.execute(
             update(table).where(table.member_id == source.id).values(member_id=survivor.id)
         )
-    for name in _CACHE_FIELDS:
+    for name in BALANCE_COLUMNS:
         setattr(survivor, name, getattr(survivor, name) + getattr(source, name))
         setattr(source, name, 0)
     if total:

@@ -63,7 +63,10 @@ class Earning:
         self.rules = active_rules(session, program)
         self.ladder = program_tiers(session, program)
         self.daily_capped = {r.id for r in self.rules if r.cap_per_member_day is not None and r.id}
-        self.today = _daily_totals(session, [m.id for m in members], list(self.daily_capped), days)
+        self.today: dict[int, dict[tuple[int, date], int]] = defaultdict(dict)
+        totals = _daily_totals(session, [m.id for m in members], list(self.daily_capped), days)
+        for (member_id, rule_id, day), points in totals.items():
+            self.today[member_id][(rule_id, day)] = points
         self.budget_left = _budgets(session, [r for r in self.rules if r.budget is not None], lock)
         wants_tags = any(r.conditions.segments for r in self.rules)
         self.tags = tags_of(session, [m.id for m in members]) if wants_tags else {}
@@ -82,9 +85,7 @@ class Earning:
             first_order=member.orders_count == 0,
             segments=self.tags.get(member.id, frozenset()),
             earned_today={
-                rid: pts
-                for (mid, rid, d), pts in self.today.items()
-                if mid == member.id and d == day
+                rid: pts for (rid, d), pts in self.today.get(member.id, {}).items() if d == day
             },
             budget_left=dict(self.budget_left),
         )
@@ -101,9 +102,8 @@ class Earning:
                 self.budget_left[rule_id] -= points
                 self.used[rule_id] += points
             if rule_id in self.daily_capped:
-                self.today[(member.id, rule_id, day)] = (
-                    self.today.get((member.id, rule_id, day), 0) + points
-                )
+                mine = self.today[member.id]
+                mine[(rule_id, day)] = mine.get((rule_id, day), 0) + points
                 self.daily_rows.append(
                     {"rule_id": rule_id, "member_id": member.id, "day": day, "points": points}
                 )

@@ -25,7 +25,7 @@ from loyalty.orders.service import (
     public_body,
     refund_order,
 )
-from loyalty.programs.service import get_program
+from loyalty.programs.service import current_program
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -48,7 +48,7 @@ def post_order(
     req = body.to_request(require_store(principal, body.store_code))
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
-        program = get_program(session, principal.program_id)
+        program = current_program(session, principal.program_id)
         return _single(post_orders(session, program, [req], now)[0])
 
     return mutate(request, principal, idempotency_key, req.request_hash, work)
@@ -59,7 +59,7 @@ def simulate_order(body: OrderIn, request: Request, principal: Till) -> Response
     """What the order would earn, explained; nothing is written."""
     req = body.to_request(require_store(principal, body.store_code))
     with reading(request) as session:
-        program = get_program(session, principal.program_id)
+        program = current_program(session, principal.program_id)
         outcome = post_orders(session, program, [req], now_factory(request)(), simulate=True)[0]
         _, answer = _single(outcome)
     return json_response(answer, 200)
@@ -79,7 +79,7 @@ def post_batch(
             refused[i] = error_outcome(order.order_id, exc)
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
-        program = get_program(session, principal.program_id)
+        program = current_program(session, principal.program_id)
         posted = iter(post_orders(session, program, ready, now))
         outcomes = [refused.get(i) or next(posted) for i in range(len(body.orders))]
         return 200, {"results": [_result(o) for o in outcomes]}
@@ -109,7 +109,7 @@ def post_refund(
     )
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
-        program = get_program(session, principal.program_id)
+        program = current_program(session, principal.program_id)
         return 201, refund_order(
             session, program, order_id, req, now, principal.actor, store_id=principal.store_id
         )

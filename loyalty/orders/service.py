@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from loyalty.db.bulk import bulk_insert
+from loyalty.db.bulk import Writes
 from loyalty.errors import (
     ConflictError,
     InvalidRequestError,
@@ -31,17 +31,18 @@ from loyalty.errors import (
 )
 from loyalty.ledger.models import Lot
 from loyalty.ledger.policy import available_at_for, expiry_for
-from loyalty.ledger.service import Credit, credit_many, spend
+from loyalty.ledger.service import BALANCE_COLUMNS, Credit, credit_many, spend
 from loyalty.members.models import Member
 from loyalty.members.service import MemberNotActiveError, MemberNotFoundError, lock_member
 from loyalty.money import yuan
-from loyalty.notifications.outbox import emit, emit_many
+from loyalty.notifications.models import OutboxEvent
+from loyalty.notifications.outbox import emit
 from loyalty.orders.earning import Earning, facts_of
 from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
 from loyalty.rules.engine import Evaluation, OrderLine
 from loyalty.stores.models import Store
-from loyalty.stores.service import UnknownStoreError
+from loyalty.stores.service import UnknownStoreError, stores_by_code
 from loyalty.tasks.service import reward_referrals
 from loyalty.tiers.service import upgrade_members
 
@@ -72,6 +73,8 @@ class RefundExceedsOrderError(InvalidRequestError):
 
 
 FUTURE_TOLERANCE = timedelta(hours=24)
+# What posting orders changes on a member row: written in one statement per batch.
+MEMBER_COLUMNS = (*BALANCE_COLUMNS, "orders_count", "last_order_at")
 
 
 @dataclass(frozen=True)
@@ -151,12 +154,7 @@ def _stores(
     session: Session, program_id: int, requests: Sequence[OrderRequest]
 ) -> dict[str, Store]:
     codes = {r.store_code for r in requests if r.store_code}
-    if not codes:
-        return {}
-    rows = session.scalars(
-        select(Store).where(Store.program_id == program_id, Store.code.in_(codes))
-    )
-    return {s.code: s for s in rows}
+    return stores_by_code(session, program_id, codes) if codes else {}
 
 
 def _lock_members(
@@ -175,17 +173,27 @@ def _lock_members(
     return found
 
 
+@dataclass(frozen=True)
+class _Posted:
+    """An order already posted: its request's fingerprint and the answer it got."""
+
+    request_hash: str
+    response: dict[str, Any]
+
+
 def _existing_orders(
     session: Session, program_id: int, requests: Sequence[OrderRequest]
-) -> dict[str, Order]:
-    ids = {r.order_id for r in requests}
-    rows = session.scalars(
-        select(Order).where(Order.program_id == program_id, Order.order_id.in_(ids))
+) -> dict[str, _Posted]:
+    ids = list({r.order_id for r in requests})
+    rows = session.execute(
+        select(Order.order_id, Order.request_hash, Order.response).where(
+            Order.program_id == program_id, Order.order_id.in_(ids)
+        )
     )
-    return {o.order_id: o for o in rows}
+    return {order_id: _Posted(digest, response) for order_id, digest, response in rows}
 
 
-def _replay(req: OrderRequest, stored: Order) -> Outcome:
+def _replay(req: OrderRequest, stored: _Posted) -> Outcome:
     """The first answer for a retried order, or a conflict if the body changed."""
     if stored.request_hash != req.request_hash:
         raise OrderConflictError(f"order {req.order_id} was posted with another body")
@@ -254,15 +262,19 @@ def _earn(
     ]
     credits = [_credit(program, req, m, s, ev, now) for _, req, m, s, ev in planned]
     positive = [c for c in credits if c.points > 0]
-    after = iter(credit_many(session, positive, now, write=not simulate))
+    writes = Writes()
+    with session.no_autoflush:
+        after = iter(credit_many(session, positive, now, write=not simulate, writes=writes))
     outcomes: dict[int, Outcome] = {}
     for (i, req, m, _, ev), c in zip(planned, credits, strict=True):
         balance = next(after) if c.points > 0 else (m.points_available, m.points_pending)
         outcomes[i] = Outcome(req.order_id, 201, _response(req, m, ev, c, balance))
     if not simulate:
-        earning.record(session)
-        _insert_orders(session, program.id, planned, outcomes, now)
         members = list({m.id: m for _, _, m, _ in fresh}.values())
+        _insert_orders(writes, program.id, planned, outcomes, now)
+        writes.update(Member, members, MEMBER_COLUMNS)
+        writes.send(session)
+        earning.record(session)
         upgrade_members(session, program, members, now)
         in_batch = Counter(m.id for _, _, m, _ in fresh)
         firsts = [m for m in members if m.orders_count == in_batch[m.id]]
@@ -288,7 +300,7 @@ def _credit(
         expires_at=expiry_for(program, req.occurred_at),
         available_at=available_at_for(program, req.occurred_at, now),
         description=f"订单 {req.order_id} 消费积分",
-        breakdown=[a.as_dict() for a in ev.awards],
+        breakdown=ev.breakdown(),
         store_id=store.id if store else None,
         channel=req.channel or (store.channel if store else None),
     )
@@ -307,20 +319,20 @@ def _response(
             "available_at": c.available_at.isoformat() if pending and c.available_at else None,
             "expires_at": c.expires_at.isoformat() if c.expires_at and ev.points else None,
         },
-        "breakdown": [a.as_dict() for a in ev.awards],
+        "breakdown": ev.breakdown(),
         "member_points": {"available": balance[0], "pending": balance[1]},
         "_hash": req.request_hash,
     }
 
 
 def _insert_orders(
-    session: Session,
+    writes: Writes,
     program_id: int,
     planned: list[tuple[int, OrderRequest, Member, Store | None, Evaluation]],
     outcomes: dict[int, Outcome],
     now: datetime,
 ) -> None:
-    """Store each order with its answer (for retries) and tell the outbox.
+    """Store each order with its answer (for retries) and tell the outbox (``emit``'s rows).
 
     If another transaction stored one of these order ids since we looked, the insert fails on
     the unique key and the whole transaction is rolled back and retried (``api.deps.write``),
@@ -348,20 +360,21 @@ def _insert_orders(
         }
         for i, req, m, s, ev in planned
     ]
-    bulk_insert(session, Order, rows)
-    emit_many(
-        session,
+    writes.insert(Order, rows)
+    writes.insert(
+        OutboxEvent,
         [
-            (
-                program_id,
-                "points.earned",
-                m.id,
-                {"order_id": req.order_id, "points": ev.points, "member_id": m.id},
-            )
+            {
+                "program_id": program_id,
+                "topic": "points.earned",
+                "member_id": m.id,
+                "payload": {"order_id": req.order_id, "points": ev.points, "member_id": m.id},
+                "created_at": now,
+                "attempts": 0,
+            }
             for _, req, m, _, ev in planned
             if ev.points > 0
         ],
-        now,
     )
 
 

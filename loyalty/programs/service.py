@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loyalty.errors import NotFoundError
+from loyalty.programs.cache import RowCache, detached_copy
 from loyalty.programs.models import Program
 
 DEFAULT_CODE = "default"
@@ -23,6 +24,21 @@ def get_program(session: Session, program_id: int) -> Program:
     if program is None:
         raise ProgramNotFoundError(f"program {program_id} does not exist")
     return program
+
+
+_programs: RowCache[int, Program] = RowCache(Program)
+
+
+def current_program(session: Session, program_id: int) -> Program:
+    """The program, from this process's cache when it is fresh (see ``programs.cache``): for
+    the hot paths (orders), which read its settings on every request. The instance belongs to
+    ``session`` like a loaded one; a change to it is written as usual."""
+    cached = _programs.get(session, program_id)
+    if cached is None:
+        program = get_program(session, program_id)
+        _programs.put(session, program_id, detached_copy(program))
+        return program
+    return session.merge(cached, load=False)
 
 
 def get_program_by_code(session: Session, code: str) -> Program | None:

@@ -8,7 +8,7 @@ and the awards add up to the points credited.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -94,10 +94,21 @@ class Award:
 @dataclass(frozen=True)
 class Evaluation:
     awards: tuple[Award, ...] = ()
+    _breakdown: list[dict[str, object]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def points(self) -> int:
         return sum(a.points for a in self.awards)
+
+    def breakdown(self) -> list[dict[str, object]]:
+        """The awards as JSON-ready dicts, made once (the entry and the answer share them)."""
+        made = self._breakdown
+        if made is None:
+            made = [a.as_dict() for a in self.awards]
+            object.__setattr__(self, "_breakdown", made)
+        return made
 
     def by_rule(self) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -188,7 +199,7 @@ def evaluate(
     """Every award the order earns, base rate first, then multipliers, bonuses, caps."""
     local = order.occurred_at.astimezone(_zone(settings.timezone))
     ctx = _Context(order, member, settings, local, eligible_amount(order, settings))
-    matching = [r for r in sorted(rules, key=_order_key) if matches(r, ctx)]
+    matching = _matching(_plan(rules), ctx)
     rate = _rate(matching, settings)
     pairs: list[tuple[RuleSpec | None, Award]] = [(rate.rule, _base_award(ctx, rate))]
     pairs += _multiplier_awards(ctx, rate, [r for r in matching if r.kind == "multiplier"])
@@ -212,14 +223,65 @@ def _order_key(rule: RuleSpec) -> tuple[int, int]:
 # --- conditions --------------------------------------------------------------------------------
 
 
+Check = Callable[[RuleSpec, _Context], bool]
+_PLANS: dict[int, tuple[Sequence[RuleSpec], list[tuple[RuleSpec, tuple[Check, ...]]]]] = {}
+PLANS_KEPT = 16
+
+
 def matches(rule: RuleSpec, ctx: _Context) -> bool:
-    return (
-        _scheduled(rule, ctx)
-        and _when(rule, ctx)
-        and _where(rule, ctx)
-        and _who(rule, ctx)
-        and _what(rule, ctx)
-    )
+    return _passes(rule, _checks(rule), ctx)
+
+
+def _passes(rule: RuleSpec, checks: tuple[Check, ...], ctx: _Context) -> bool:
+    return all(check(rule, ctx) for check in checks)
+
+
+def _matching(plan: list[tuple[RuleSpec, tuple[Check, ...]]], ctx: _Context) -> list[RuleSpec]:
+    found = []
+    for rule, checks in plan:
+        for check in checks:
+            if not check(rule, ctx):
+                break
+        else:
+            found.append(rule)
+    return found
+
+
+def _plan(rules: Sequence[RuleSpec]) -> list[tuple[RuleSpec, tuple[Check, ...]]]:
+    """The rules in priority order, each with only the checks its conditions need.
+
+    Worked out once per rule list: a process evaluates every order against the same list
+    (``active_rules`` keeps one per program until the rules change), so fifty rules cost
+    about one test each instead of a dozen.
+    """
+    hit = _PLANS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    plan = [(r, _checks(r)) for r in sorted(rules, key=_order_key)]
+    if len(_PLANS) >= PLANS_KEPT:
+        _PLANS.clear()
+    _PLANS[id(rules)] = (rules, plan)
+    return plan
+
+
+def _checks(rule: RuleSpec) -> tuple[Check, ...]:
+    """The tests ``rule``'s conditions call for (an empty condition is no test)."""
+    c = rule.conditions
+    wanted: list[tuple[bool, Check]] = [
+        (rule.active_from is not None or rule.active_until is not None, _scheduled),
+        (bool(c.weekdays or c.date_from or c.date_to or c.time_from or c.time_to), _when),
+        (
+            bool(c.stores or c.store_groups or c.channels or c.payment_methods)
+            or c.min_amount is not None,
+            _where,
+        ),
+        (
+            bool(c.tiers or c.segments or c.birthday) or c.first_order is not None,
+            _who,
+        ),
+        (c.filters_lines, _what),
+    ]
+    return tuple(check for needed, check in wanted if needed)
 
 
 def _scheduled(rule: RuleSpec, ctx: _Context) -> bool:
@@ -384,7 +446,9 @@ def _award(rule: RuleSpec | None, kind: str, points: int, zh: str, en: str) -> A
 
 
 def _capped(rule: RuleSpec | None, award: Award, member: MemberSnapshot) -> Award:
-    if rule is None:
+    if rule is None or (
+        rule.cap_per_order is None and rule.cap_per_member_day is None and rule.budget is None
+    ):
         return award
     limits = [rule.cap_per_order]
     if rule.cap_per_member_day is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from loyalty.errors import InvalidRequestError
@@ -49,7 +50,7 @@ class Conditions:
     first_order: bool | None = None
     min_amount: int | None = None
 
-    @property
+    @cached_property
     def filters_lines(self) -> bool:
         return bool(self.categories or self.skus or self.tags)
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
+from loyalty.programs.cache import RowCache, detached_copy
 from loyalty.stores.models import Store
 
 
@@ -60,6 +61,28 @@ def create_store(
 
 def find_store(session: Session, program_id: int, code: str) -> Store | None:
     return session.scalar(select(Store).where(Store.program_id == program_id, Store.code == code))
+
+
+_stores: RowCache[tuple[int, str], Store] = RowCache(Store)
+
+
+def stores_by_code(session: Session, program_id: int, codes: set[str]) -> dict[str, Store]:
+    """The program's stores with these codes (unknown codes left out), from this process's
+    cache when fresh (see ``programs.cache``). They belong to no session: read them only."""
+    found: dict[str, Store] = {}
+    for code in codes:
+        hit = _stores.get(session, (program_id, code))
+        if hit is not None:
+            found[code] = hit
+    missing = codes - found.keys()
+    if missing:
+        rows = session.scalars(
+            select(Store).where(Store.program_id == program_id, Store.code.in_(missing))
+        )
+        for store in rows:
+            found[store.code] = copy = detached_copy(store)
+            _stores.put(session, (program_id, store.code), copy)
+    return found
 
 
 def get_store(session: Session, program_id: int, code: str) -> Store:
