@@ -103,3 +103,41 @@ def test_rules_and_tiers_from_the_shell(cli, tmp_path):
     )
     run("tiers", "set", str(tier))
     assert "银卡" in run("tiers", "list").output
+
+
+def test_the_first_owner_is_made_on_the_command_line_and_can_sign_in(cli):
+    run, url = cli
+    run("init")
+    made = run(
+        "users",
+        "create",
+        "--username",
+        "Boss",
+        "--role",
+        "owner",
+        "--password",
+        "a long password",
+    )
+    assert "owner 'boss'" in made.output
+    run("users", "create", "--username", "boss", "--password", "another one!", code=2)
+    run(
+        "users",
+        "create",
+        "--username",
+        "c1",
+        "--role",
+        "clerk",
+        "--password",
+        "long enough",
+        code=2,
+    )
+    run("users", "create", "--username", "x", "--password", "short", code=2)
+
+    from loyalty.db.base import utcnow
+    from loyalty.db.engine import Database
+    from loyalty.users.service import authenticate
+
+    db = Database(url)
+    with db.transaction() as session:
+        assert authenticate(session, 1, "BOSS", "a long password", utcnow()).role == "owner"
+    db.dispose()

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from sqlalchemy import URL
 
-from loyalty.bench import ceiling, cpu, earning, inproc, seed, target, traffic
+from loyalty.bench import ceiling, cpu, dashboard, earning, inproc, seed, target, traffic
 from loyalty.bench.report import Figure, Report, Target, render
 from loyalty.bench.seed import Fixture
 from loyalty.bench.server import api_server
@@ -30,6 +30,7 @@ MEASUREMENTS = (
     "expire",
     "rules",
     "backtest",
+    "dashboard",
 )
 HTTP = ("orders", "points", "batch", "floor")
 WORKERS = os.cpu_count() or 1
@@ -161,6 +162,8 @@ def _measure(
         r.add(*earning.evaluation())
     if "backtest" in chosen:
         r.add(*earning.backtest_and_tiers(db, fx.members, fx.entries, progress))
+    if "dashboard" in chosen:
+        r.add(*dashboard.measure(db, fx, progress))
 
 
 def _pool(url: URL) -> str:

@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from loyalty.analytics.rollups import run_rollups
 from loyalty.apikeys.service import create_key
 from loyalty.cli.common import console, default_program_id, open_db
 from loyalty.db.base import utcnow
@@ -46,6 +47,7 @@ def demo(
     if _needs_build(db, reset):
         started = time.perf_counter()
         program_id = _build(db, members, seed, utcnow())
+        run_rollups(db, utcnow())  # the dashboard's daily figures, ready before serving
         console.print(f"Demo built in {time.perf_counter() - started:.1f} s.")
     else:
         program_id = default_program_id(db)

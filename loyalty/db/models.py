@@ -1,5 +1,6 @@
 """Every mapped model, imported once so the metadata (and Alembic) sees all tables."""
 
+from loyalty.analytics.models import MemberActivity, MembersDaily, PointsDaily, RollupState
 from loyalty.api.idempotency import IdempotencyRecord
 from loyalty.apikeys.models import ApiKey
 from loyalty.coupons.models import Coupon, CouponTemplate
@@ -50,11 +51,14 @@ __all__ = [
     "LotteryDraw",
     "LotteryPrize",
     "Member",
+    "MemberActivity",
     "MemberLoginCode",
     "MemberSession",
     "MemberTag",
+    "MembersDaily",
     "Order",
     "OutboxEvent",
+    "PointsDaily",
     "Program",
     "Redemption",
     "ReferralReward",
@@ -62,6 +66,7 @@ __all__ = [
     "Refund",
     "Reward",
     "RewardStoreStock",
+    "RollupState",
     "Rule",
     "RuleDailyAward",
     "RuleVersion",

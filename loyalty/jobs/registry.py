@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from loyalty.analytics.rollups import run_rollups
 from loyalty.coupons.jobs import expire_coupons
 from loyalty.db.engine import Database
 from loyalty.ledger.jobs import JobResult, expire_lots, release_holds, vest_lots
@@ -55,6 +56,13 @@ def _expire_pickups(db: Database, as_of: datetime, now: datetime, progress: Prog
     return total
 
 
+def _rollups(
+    db: Database, as_of: datetime, now: datetime | None = None, progress: Progress = None
+) -> JobResult:
+    """Everything written so far (``as_of`` does not apply: the journal is folded in order)."""
+    return run_rollups(db, now or as_of, progress)
+
+
 JOBS: dict[str, tuple[Job, str]] = {
     "vest": (_vest, "make pending points whose return window closed available"),
     "expire": (_expire, "expire what remains of due lots"),
@@ -62,4 +70,5 @@ JOBS: dict[str, tuple[Job, str]] = {
     "tiers": (_tiers, "re-evaluate every member's tier (upgrades and downgrades)"),
     "expire-coupons": (_expire_coupons, "expire issued coupons past their validity"),
     "expire-pickups": (_expire_pickups, "expire pickups not collected in time, giving points back"),
+    "rollups": (_rollups, "fold new entries and members into the dashboard's daily rollups"),
 }

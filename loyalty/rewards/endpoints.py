@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import segno
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
@@ -38,6 +37,7 @@ from loyalty.rewards.catalog import (
     set_store_stock,
 )
 from loyalty.rewards.models import Address, Redemption
+from loyalty.rewards.qr import qr_png
 from loyalty.rewards.reports import rewards_report
 from loyalty.rewards.service import (
     RedeemRequest,
@@ -312,15 +312,7 @@ def get_qr(redemption_id: RedemptionId, request: Request, principal: Reader) -> 
         found = get_redemption(session, principal.program_id, redemption_id)
     if not found.pickup_code:
         return json_response({"detail": "no pickup code"}, 404)
-    return Response(_qr_png(found.pickup_code), media_type="image/png")
-
-
-def _qr_png(code: str) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    segno.make(code, error="m").save(buffer, kind="png", scale=8, border=2)
-    return buffer.getvalue()
+    return Response(qr_png(found.pickup_code), media_type="image/png")
 
 
 @router.post("/v1/redemptions/verify", responses=problems())

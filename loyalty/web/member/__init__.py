@@ -2,7 +2,8 @@
 
 from fastapi import APIRouter
 
-from loyalty.web.member import pages
+from loyalty.web.member import auth, lotteries, pages, rewards
 
 router = APIRouter(include_in_schema=False)
-router.include_router(pages.router)
+for module in (auth, pages, rewards, lotteries):
+    router.include_router(module.router)

@@ -22,11 +22,22 @@
       ];
     }
     drawCharts(document);
+    scrollableByKeyboard(document);
   });
 
   document.addEventListener("htmx:afterSettle", function (event) {
     drawCharts(event.target);
+    scrollableByKeyboard(event.target);
   });
+
+  // A table wider than the screen scrolls sideways; keyboard users must reach it too.
+  function scrollableByKeyboard(root) {
+    root.querySelectorAll(".table-wrap, .scroll-box").forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight) {
+        el.setAttribute("tabindex", "0");
+      }
+    });
+  }
 
   // <div class="chart" data-chart="ID"></div> + <script type="application/json" id="ID">
   // holding an ECharts option object.

@@ -1,0 +1,112 @@
+"""Every page at phone and laptop widths: it loads without a script error, passes the
+accessibility check (axe-core: no serious or critical violation) and is photographed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from loyalty.lotteries.models import Lottery
+from loyalty.members.models import Member
+from loyalty.rewards.models import Reward
+from loyalty.rules.models import Rule
+from tests.browser.conftest import LAPTOP, PHONE
+from tests.browser.pages import (
+    axe_violations,
+    blocking,
+    console_sign_in,
+    member_sign_in,
+    new_page,
+)
+
+WIDTHS = {"phone": PHONE, "laptop": LAPTOP}
+
+
+def _ids(site, rank: int = 1) -> dict[str, object]:
+    """Ids to visit; the member is the ``rank``-th richest (each test signs in its own, as
+    a phone may ask for one code a minute)."""
+    with site.db.reader() as session:
+        busiest = session.scalars(
+            select(Member)
+            .where(Member.phone.is_not(None), Member.status == "active")
+            .order_by(Member.points_available.desc(), Member.id)
+            .offset(rank)
+            .limit(1)
+        ).one()
+        return {
+            "member": busiest.id,
+            "phone": busiest.phone,
+            "rule": session.scalar(select(func.min(Rule.id))),
+            "reward": session.scalar(select(func.min(Reward.id))),
+            "lottery": session.scalar(select(func.min(Lottery.id))),
+        }
+
+
+def console_pages(ids: dict[str, object]) -> list[tuple[str, str]]:
+    pages = [
+        ("dashboard", "/console"),
+        ("members", "/console/members"),
+        ("member", f"/console/members/{ids['member']}"),
+        ("rules", "/console/rules"),
+        ("rule-new", "/console/rules/new"),
+        ("rule", f"/console/rules/{ids['rule']}"),
+        ("tiers", "/console/tiers"),
+        ("rewards", "/console/rewards"),
+        ("redemptions", "/console/redemptions"),
+        ("counter", "/console/counter"),
+        ("coupons", "/console/coupons"),
+        ("lotteries", "/console/lotteries"),
+        ("stores", "/console/stores"),
+        ("apikeys", "/console/apikeys"),
+        ("users", "/console/users"),
+        ("settings", "/console/settings"),
+        ("audit", "/console/audit"),
+        ("password", "/console/password"),
+    ]
+    return [(f"console-{name}", path) for name, path in pages]
+
+
+def member_pages(ids: dict[str, object]) -> list[tuple[str, str]]:
+    pages = [
+        ("home", "/m"),
+        ("history", "/m/history"),
+        ("rewards", "/m/rewards"),
+        ("reward", f"/m/rewards/{ids['reward']}"),
+        ("me", "/m/me"),
+        ("lotteries", "/m/lotteries"),
+    ]
+    if ids["lottery"]:
+        pages.append(("lottery", f"/m/lotteries/{ids['lottery']}"))
+    return [(f"member-{name}", path) for name, path in pages]
+
+
+def _visit(page, site, shots, width: str, pages: list[tuple[str, str]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, path in pages:
+        answer = page.goto(f"{site.url}{path}")
+        assert answer is not None and answer.status == 200, f"{path}: {answer and answer.status}"
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+        problems = blocking(axe_violations(page)) + list(page.errors)
+        page.errors.clear()
+        if problems:
+            found[path] = problems
+    return found
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_console_page(chromium, site, shots, width):
+    page = new_page(chromium, WIDTHS[width], bypass_csp=True)
+    console_sign_in(page, site.url, "admin", site.password)
+    assert _visit(page, site, shots, width, console_pages(_ids(site))) == {}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_member_page(chromium, site, shots, width):
+    page = new_page(chromium, WIDTHS[width], bypass_csp=True)
+    page.goto(f"{site.url}/m/login")
+    page.screenshot(path=str(shots / f"member-login-{width}.png"), full_page=True)
+    assert blocking(axe_violations(page)) == []
+    ids = _ids(site, rank=1 + list(WIDTHS).index(width))
+    member_sign_in(page, site.url, str(ids["phone"]))
+    assert _visit(page, site, shots, width, member_pages(ids)) == {}
