@@ -372,6 +372,18 @@ def test_a_tier_is_edited_and_bad_input_changes_nothing(app, session):
     assert len(audit(session, "tier.save")) == 2
 
 
+def test_the_tier_form_is_checked_as_the_operator_types(app, session):
+    b = operator(app, session)
+    form = b.get("/console/tiers/new")
+    assert 'hx-post="/console/tiers/check"' in form.text
+    bad = b.htmx("/console/tiers/check", {**SILVER, "multiplier": "20", "window_days": "0"})
+    assert bad.status_code == 422
+    assert "请输入 1 到 10 之间的倍数" in bad.text and "请输入 1 到 3650 之间的天数" in bad.text
+    good = b.htmx("/console/tiers/check", SILVER)
+    assert good.status_code == 200 and "可以保存" in good.text
+    assert session.scalar(select(Tier).where(Tier.code == "silver")) is None  # nothing saved
+
+
 def test_an_analyst_sees_tiers_but_cannot_change_them(app, session):
     b = operator(app, session, "analyst")
     assert b.get("/console/tiers").status_code == 200

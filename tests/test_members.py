@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from loyalty.members.models import Member
 from tests.conftest import START, assert_balanced
 
 
@@ -108,6 +109,19 @@ def test_orders_for_a_merged_account_land_on_the_survivor(api, session):
     assert answer["member_id"] == a["id"]
     assert api.points(a["id"])["available"] == 10
     assert_balanced(session)
+
+
+def test_a_merge_carries_the_order_count_and_the_last_visit(api, session):
+    a, b = api.member(), api.member()
+    api.order(a["id"], 1_000, START - timedelta(days=9))
+    api.order(b["id"], 2_000, START - timedelta(days=2))
+    api.order(b["id"], 3_000, START - timedelta(days=1))
+    api.post(f"/v1/members/{a['id']}/merge", {"source_member_id": b["id"]})
+    survivor, source = session.get(Member, a["id"]), session.get(Member, b["id"])
+    session.refresh(survivor)
+    session.refresh(source)
+    assert survivor.orders_count == 3 and source.orders_count == 0
+    assert survivor.last_order_at == START - timedelta(days=1)
 
 
 def test_merging_a_member_into_itself_or_twice_is_refused(api):

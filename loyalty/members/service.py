@@ -293,6 +293,7 @@ def merge(
     move_points(session, source, survivor, now, actor)
     move_wallet(session, source, survivor, now, actor)
     _fill_profile(survivor, source)
+    _combine_activity(survivor, source)
     source.status, source.merged_into_id = "merged", survivor.id
     emit(
         session,
@@ -303,6 +304,14 @@ def merge(
         survivor.id,
     )
     return survivor
+
+
+def _combine_activity(survivor: Member, source: Member) -> None:
+    """The orders moved to the survivor: so do their count and the latest order time."""
+    survivor.orders_count += source.orders_count
+    times = [t for t in (survivor.last_order_at, source.last_order_at) if t is not None]
+    survivor.last_order_at = max(times) if times else None
+    source.orders_count = 0
 
 
 def _fill_profile(survivor: Member, source: Member) -> None:

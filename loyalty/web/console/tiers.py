@@ -199,6 +199,15 @@ async def create_tier(request: Request, who: Editor) -> Response:
     return await run_in_threadpool(_save, request, who, _values(form), None)
 
 
+@router.post("/console/tiers/check", include_in_schema=False)
+async def check_tier(request: Request, who: Editor) -> Response:
+    """Checked as the operator types: each field's problem, or the tier in words."""
+    values = {**_values(await request.form()), "code": "x"}
+    _, errors = read_tier_form(values, gettext_of(request))
+    context = {"errors": errors, "v": values}
+    return render(request, "console/tiers_check.html", context, status_code=422 if errors else 200)
+
+
 @router.get("/console/tiers/{code}", include_in_schema=False)
 def tier_page(request: Request, who: Viewer, code: TierCode, saved: bool = False) -> Response:
     with reading(request) as session:
