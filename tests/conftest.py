@@ -101,6 +101,11 @@ class SharedConnectionDatabase(Database):
         with self.writer() as session, session.begin():
             yield session
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        with self.connection.begin_nested():
+            yield self.connection
+
 
 @pytest.fixture
 def db(database: Database) -> Iterator[SharedConnectionDatabase]:

@@ -18,6 +18,7 @@ from loyalty.imports.values import InvalidValueError, parse_time, parse_yuan
 from loyalty.ledger.models import Lot
 from loyalty.members.models import Identifier, Member
 from loyalty.members.service import lookup
+from loyalty.stores.manage import set_store_active
 from loyalty.stores.service import create_store
 from tests.conftest import START, assert_balanced
 
@@ -127,6 +128,22 @@ def test_orders_earn_exactly_what_the_api_gives(db, session, api, imported, tmp_
     retry = api.post("/v1/orders", body)
     assert retry.status_code == 201 and retry.json()["points"]["awarded"] == 123
     assert api.points(member.id)["available"] == 211
+    assert_balanced(session)
+
+
+def test_a_closed_store_takes_no_new_orders_but_its_history_imports(
+    db, session, api, imported, tmp_path
+):
+    set_store_active(session, 1, "SH001", False)
+    session.commit()
+    result = import_orders(db, 1, write_csv(tmp_path / "o.csv", ORDER_HEADER, ORDERS), START)
+    assert (result.imported, result.rejected) == (3, 0)
+    member = lookup(session, 1, "legacy_id", "OLD-1")
+    live = api.post("/v1/orders", api.order_body(member.id, 5_000, START, store_code="SH001"))
+    assert live.status_code == 422 and live.json()["code"] == "store_inactive"
+    joined = api.post("/v1/members", {"phone": "13600136001", "store_code": "SH001"})
+    assert joined.status_code == 422 and joined.json()["code"] == "store_inactive"
+    assert api.points(member.id)["available"] == 123 + 88
     assert_balanced(session)
 
 

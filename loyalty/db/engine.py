@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -107,8 +107,13 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.engine = make_engine(url, pool_size=pool_size, echo=echo)
         self.writer = sessionmaker(self.engine, expire_on_commit=False)
-        reader_engine = self.engine.execution_options(**{READ_ONLY: True})
-        self.reader = sessionmaker(reader_engine, expire_on_commit=False)
+        self._reader_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self.reader = sessionmaker(self._reader_engine, expire_on_commit=False)
+        self._autocommit = (
+            self._reader_engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else None
+        )
         # SQLite has one writer at a time. Queue this process's writers on a lock rather than
         # in SQLite's busy handler, which sleeps and retries (up to 100 ms a nap) and so lets
         # an unlucky writer wait for a second while others come and go.
@@ -125,6 +130,18 @@ class Database:
         """A writing session that commits on success and rolls back on any error."""
         with self._writers, self.writer() as session, session.begin():
             yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A bare connection for the hottest reads: one statement, which sees one consistent
+        snapshot by itself. No ORM session to set up (a third of a balance read's CPU) and,
+        on PostgreSQL, no BEGIN and ROLLBACK round trips around it (autocommit)."""
+        if self._autocommit is not None:
+            with self._autocommit.connect() as conn:
+                yield conn
+            return
+        with self._reader_engine.connect() as conn, conn.begin():
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

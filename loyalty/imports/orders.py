@@ -168,7 +168,7 @@ def _post(
             out.reject(o.row, describe(exc))
     fresh = _new_orders(session, target.program_id, ready, out)
     program = current_program(session, target.program_id)
-    outcomes = post_orders(session, program, [req for _, req in fresh], now)
+    outcomes = post_orders(session, program, [req for _, req in fresh], now, history=True)
     for (row, _), outcome in zip(fresh, outcomes, strict=True):
         if outcome.error is None:
             out.imported += 1

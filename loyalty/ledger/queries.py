@@ -6,37 +6,82 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, Connection, Integer, Select, bindparam, case, func, select, true
 from sqlalchemy.orm import Session
 
 from loyalty.ledger.models import Entry, Lot
 from loyalty.members.models import Member
+from loyalty.members.service import MemberNotFoundError
 from loyalty.programs.models import Program
 from loyalty.stores.models import Store
+
+BALANCE_FIELDS = (
+    "available",
+    "pending",
+    "held",
+    "debt",
+    "lifetime_earned",
+    "lifetime_redeemed",
+    "lifetime_expired",
+)
+EXPIRY_ROWS = 12
 
 
 def points_view(session: Session, member: Member, now: datetime) -> dict[str, Any]:
     """Balances, lifetime figures, and what expires when (soonest first)."""
-    rows = session.execute(
-        select(Lot.expires_at, func.sum(Lot.remaining))
-        .where(Lot.member_id == member.id, Lot.remaining > 0, Lot.expires_at.is_not(None))
-        .group_by(Lot.expires_at)
-        .order_by(Lot.expires_at)
-        .limit(12)
-    ).all()
+    return points_of(session, member.program_id, member.id)
+
+
+def points_of(db: Session | Connection, program_id: int, member_id: int) -> dict[str, Any]:
+    """``points_view`` in one round trip, without loading the member: the hottest read.
+
+    The member's figures come joined to their next expiry dates (a row per date, or one row
+    with no date), so the database answers both at once.
+    """
+    rows = db.execute(_POINTS, {"member_id": member_id, "program_id": program_id}).all()
+    if not rows:
+        raise MemberNotFoundError(f"member {member_id} does not exist")
+    first = rows[0]
     return {
-        "member_id": member.id,
-        "available": member.points_available,
-        "pending": member.points_pending,
-        "held": member.points_held,
-        "debt": member.points_debt,
-        "lifetime_earned": member.lifetime_earned,
-        "lifetime_redeemed": member.lifetime_redeemed,
-        "lifetime_expired": member.lifetime_expired,
+        "member_id": member_id,
+        **{name: first[i] for i, name in enumerate(BALANCE_FIELDS)},
         "expiring": [
-            {"points": int(p), "expires_at": at.isoformat()} for at, p in rows if p and at
+            {"points": int(r.points), "expires_at": r.at.isoformat()} for r in rows if r.points
         ],
     }
+
+
+def _points_statement() -> Select[Any]:
+    """Built once: building a statement costs more CPU than the database takes to answer it."""
+    member_id = bindparam("member_id", type_=BigInteger)
+    program_id = bindparam("program_id", type_=Integer)
+    lots = (
+        select(Lot.expires_at.label("at"), func.sum(Lot.remaining).label("points"))
+        .where(Lot.member_id == member_id, Lot.remaining > 0, Lot.expires_at.is_not(None))
+        .group_by(Lot.expires_at)
+        .order_by(Lot.expires_at)
+        .limit(EXPIRY_ROWS)
+        .subquery()
+    )
+    return (
+        select(
+            Member.points_available,
+            Member.points_pending,
+            Member.points_held,
+            Member.points_debt,
+            Member.lifetime_earned,
+            Member.lifetime_redeemed,
+            Member.lifetime_expired,
+            lots.c.at,
+            lots.c.points,
+        )
+        .outerjoin(lots, true())
+        .where(Member.id == member_id, Member.program_id == program_id)
+        .order_by(lots.c.at)
+    )
+
+
+_POINTS = _points_statement()
 
 
 def merged_ids(session: Session, member_id: int) -> list[int]:

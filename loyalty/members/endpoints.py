@@ -16,14 +16,14 @@ from loyalty.api.deps import (
     IdempotencyKey,
     Reader,
     Till,
+    get_db,
     mutate,
-    now_factory,
     reading,
     require_store,
 )
 from loyalty.api.responses import json_response
 from loyalty.api.schemas import problems
-from loyalty.ledger.queries import ledger_page, points_view
+from loyalty.ledger.queries import ledger_page, points_of
 from loyalty.members.schemas import (
     IdentifierIn,
     IdentifierOut,
@@ -121,7 +121,7 @@ def post_member(
 
 
 @router.get("/lookup", response_model=MemberOut, responses=problems(404))
-def lookup_member(
+async def lookup_member(
     request: Request,
     principal: Reader,
     type: Annotated[str, Query(min_length=2, max_length=32)],
@@ -135,7 +135,7 @@ def lookup_member(
 
 
 @router.get("/{member_id}", response_model=MemberOut, responses=problems(404))
-def get_one_member(request: Request, principal: Reader, member_id: MemberId) -> Response:
+async def get_one_member(request: Request, principal: Reader, member_id: MemberId) -> Response:
     with reading(request) as session:
         member = get_member(session, principal.program_id, member_id)
         return json_response(member_json(session, member))
@@ -185,11 +185,10 @@ def post_merge(
 
 
 @router.get("/{member_id}/points", response_model=PointsOut, responses=problems(404))
-def get_points(request: Request, principal: Reader, member_id: MemberId) -> Response:
+async def get_points(request: Request, principal: Reader, member_id: MemberId) -> Response:
     """Available, pending, held, lifetime figures, and what expires when."""
-    with reading(request) as session:
-        member = get_member(session, principal.program_id, member_id)
-        return json_response(points_view(session, member, now_factory(request)()))
+    with get_db(request).snapshot() as conn:  # on the event loop (see ``api.deps``)
+        return json_response(points_of(conn, principal.program_id, member_id))
 
 
 @router.get("/{member_id}/ledger", response_model=EntryPage, responses=problems(404))

@@ -12,7 +12,6 @@ CSRF token. Services flush, never commit.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from loyalty.members.service import (
 )
 from loyalty.programs.models import Program
 from loyalty.tasks.service import on_registration
+from loyalty.tokens import digest, expired, new_session
 
 CODE_LIFETIME = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
@@ -86,10 +86,6 @@ class MemberIdentity:
     member_id: int
     program_id: int
     csrf_token: str
-
-
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _code_digest(phone: str, code: str) -> str:
@@ -194,18 +190,18 @@ def open_member_session(session: Session, member: Member, now: datetime) -> str:
             MemberSession.member_id == member.id, MemberSession.expires_at <= now
         )
     )
-    token = secrets.token_urlsafe(32)
+    new = new_session(now, SESSION_LIFETIME)
     session.add(
         MemberSession(
-            token_hash=digest(token),
+            token_hash=new.token_hash,
             member_id=member.id,
-            csrf_token=secrets.token_urlsafe(32),
+            csrf_token=new.csrf_token,
             created_at=now,
-            expires_at=now + SESSION_LIFETIME,
+            expires_at=new.expires_at,
         )
     )
     session.flush()
-    return token
+    return new.token
 
 
 def identify_member(session: Session, token: str, now: datetime) -> MemberIdentity | None:
@@ -215,7 +211,7 @@ def identify_member(session: Session, token: str, now: datetime) -> MemberIdenti
         .join(Member, Member.id == MemberSession.member_id)
         .where(MemberSession.token_hash == digest(token))
     ).first()
-    if row is None or row[0].expires_at <= now:
+    if row is None or expired(row[0].expires_at, now):
         return None
     member_session, member = row
     member_id = member.merged_into_id if member.status == "merged" else member.id

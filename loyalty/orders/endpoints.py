@@ -37,13 +37,13 @@ def _single(outcome: Outcome) -> tuple[int, dict[str, Any]]:
 
 
 @router.post("", status_code=201, response_model=OrderOut, responses=problems(404, 409))
-def post_order(
+async def post_order(
     body: OrderIn, request: Request, principal: Till, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Credit the points an order earns, with the breakdown that explains each point.
 
     Exactly once per ``order_id``: a retry gets the first answer; the same ``order_id`` with
-    another body is 409 ``order_conflict``.
+    another body is 409 ``order_conflict``. Runs on the event loop (see ``api.deps``).
     """
     req = body.to_request(require_store(principal, body.store_code))
 
@@ -55,7 +55,7 @@ def post_order(
 
 
 @router.post("/simulate", response_model=OrderOut, responses=problems(404))
-def simulate_order(body: OrderIn, request: Request, principal: Till) -> Response:
+async def simulate_order(body: OrderIn, request: Request, principal: Till) -> Response:
     """What the order would earn, explained; nothing is written."""
     req = body.to_request(require_store(principal, body.store_code))
     with reading(request) as session:

@@ -42,7 +42,7 @@ from loyalty.orders.models import Order, Refund
 from loyalty.programs.models import Program
 from loyalty.rules.engine import Evaluation, OrderLine
 from loyalty.stores.models import Store
-from loyalty.stores.service import UnknownStoreError, stores_by_code
+from loyalty.stores.service import UnknownStoreError, open_store, stores_by_code
 from loyalty.tasks.service import reward_referrals
 from loyalty.tiers.service import upgrade_members
 
@@ -123,8 +123,13 @@ def post_orders(
     now: datetime,
     *,
     simulate: bool = False,
+    history: bool = False,
 ) -> list[Outcome]:
-    """Post orders (or, with ``simulate``, answer as if posting and write nothing)."""
+    """Post orders (or, with ``simulate``, answer as if posting and write nothing).
+
+    A deactivated store takes no new orders (422 ``store_inactive``); ``history`` (an import
+    of an old system's orders) accepts them, since stores closed since then had real sales.
+    """
     outcomes: dict[int, Outcome] = {}
     stores = _stores(session, program.id, requests)
     members = _lock_members(session, program.id, requests, lock=not simulate)
@@ -141,7 +146,7 @@ def post_orders(
             if req.order_id in existing:
                 outcomes[i] = _replay(req, existing[req.order_id])
             else:
-                fresh.append((i, req, *_check(req, members, stores, now)))
+                fresh.append((i, req, *_check(req, members, stores, now, history)))
         except LoyaltyError as exc:
             outcomes[i] = error_outcome(req.order_id, exc)
     outcomes.update(_earn(session, program, fresh, now, simulate))
@@ -211,7 +216,11 @@ def _repeat(req: OrderRequest, first: Outcome) -> Outcome:
 
 
 def _check(
-    req: OrderRequest, members: dict[int, Member], stores: dict[str, Store], now: datetime
+    req: OrderRequest,
+    members: dict[int, Member],
+    stores: dict[str, Store],
+    now: datetime,
+    history: bool,
 ) -> tuple[Member, Store | None]:
     member = members.get(req.member_id)
     if member is None:
@@ -221,6 +230,8 @@ def _check(
     store = stores.get(req.store_code) if req.store_code else None
     if req.store_code and store is None:
         raise UnknownStoreError(f"store {req.store_code!r} does not exist", field="store_code")
+    if store is not None and not history:
+        open_store(store)
     if req.occurred_at > now + FUTURE_TOLERANCE:
         raise OrderInFutureError(f"occurred_at {req.occurred_at.isoformat()} is in the future")
     return member, store

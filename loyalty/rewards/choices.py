@@ -53,19 +53,21 @@ def default_address(session: Session, member_id: int) -> Address | None:
     return found[0] if found else None
 
 
-def save_default_address(
-    session: Session, member: Member, fields: AddressFields, now: datetime
+def save_address(
+    session: Session, member: Member, fields: AddressFields, now: datetime, default: bool = True
 ) -> Address:
-    """Save a new address as the member's default (older ones stay, no longer default)."""
-    for old in session.scalars(select(Address).where(Address.member_id == member.id)):
-        old.is_default = False
+    """Save a new address. As the default (the usual case) it takes over from the older ones,
+    which stay but are no longer default."""
+    if default:
+        for old in session.scalars(select(Address).where(Address.member_id == member.id)):
+            old.is_default = False
     address = Address(
         member_id=member.id,
         recipient=fields.recipient,
         phone=fields.phone,
         region=fields.region,
         detail=fields.detail,
-        is_default=True,
+        is_default=default,
         created_at=now,
     )
     session.add(address)

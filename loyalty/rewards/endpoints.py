@@ -36,6 +36,7 @@ from loyalty.rewards.catalog import (
     save_reward,
     set_store_stock,
 )
+from loyalty.rewards.choices import AddressFields, save_address
 from loyalty.rewards.models import Address, Redemption
 from loyalty.rewards.qr import qr_png
 from loyalty.rewards.reports import rewards_report
@@ -210,12 +211,8 @@ def post_address(
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
         member = lock_member(session, principal.program_id, member_id)
-        if body.is_default:
-            for old in session.scalars(select(Address).where(Address.member_id == member.id)):
-                old.is_default = False
-        address = Address(member_id=member.id, created_at=now, **body.model_dump())
-        session.add(address)
-        session.flush()
+        fields = AddressFields(body.recipient, body.phone, body.region, body.detail)
+        address = save_address(session, member, fields, now, default=body.is_default)
         return 201, _address_json(address)
 
     return mutate(request, principal, None, body.model_dump(mode="json"), work)

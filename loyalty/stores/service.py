@@ -25,6 +25,13 @@ class UnknownStoreError(InvalidRequestError):
     title = "Unknown store"
 
 
+class StoreInactiveError(InvalidRequestError):
+    """A deactivated (closed) store takes no new business: orders, sign-ups, redemptions."""
+
+    code = "store_inactive"
+    title = "Store is deactivated"
+
+
 class StoreCodeTakenError(ConflictError):
     code = "store_code_taken"
     title = "Store code already exists"
@@ -99,6 +106,13 @@ def resolve_store(session: Session, program_id: int, code: str | None) -> Store 
     store = find_store(session, program_id, code)
     if store is None:
         raise UnknownStoreError(f"store {code!r} does not exist", field="store_code")
+    return open_store(store)
+
+
+def open_store(store: Store) -> Store:
+    """The store, if it still takes new business (422 ``store_inactive`` if deactivated)."""
+    if not store.active:
+        raise StoreInactiveError(f"store {store.code!r} is deactivated", field="store_code")
     return store
 
 

@@ -6,8 +6,6 @@ minutes; the lock is stored on the user so every server process sees it.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.errors import AuthenticationError, ConflictError, InvalidRequestError
 from loyalty.stores.models import Store
+from loyalty.tokens import digest, expired, new_session
 from loyalty.users.models import ConsoleSession, ConsoleUser, ConsoleUserStore
 from loyalty.users.permissions import ROLES, STORE_BOUND, can
 
@@ -184,24 +183,20 @@ def change_password(
     end_sessions(session, user.id, keep=keep_token)
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def open_session(session: Session, user: ConsoleUser, now: datetime) -> str:
     """A new session; returns the cookie token (stored only as its digest)."""
-    token = secrets.token_urlsafe(32)
+    new = new_session(now, SESSION_LIFETIME)
     session.add(
         ConsoleSession(
-            token_hash=_digest(token),
+            token_hash=new.token_hash,
             user_id=user.id,
-            csrf_token=secrets.token_urlsafe(32),
+            csrf_token=new.csrf_token,
             created_at=now,
-            expires_at=now + SESSION_LIFETIME,
+            expires_at=new.expires_at,
         )
     )
     session.flush()
-    return token
+    return new.token
 
 
 def identify(session: Session, token: str, now: datetime) -> ConsoleIdentity | None:
@@ -209,12 +204,12 @@ def identify(session: Session, token: str, now: datetime) -> ConsoleIdentity | N
     row = session.execute(
         select(ConsoleSession, ConsoleUser)
         .join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id)
-        .where(ConsoleSession.token_hash == _digest(token))
+        .where(ConsoleSession.token_hash == digest(token))
     ).first()
     if row is None:
         return None
     console_session, user = row
-    if console_session.expires_at <= now or user.disabled_at is not None:
+    if expired(console_session.expires_at, now) or user.disabled_at is not None:
         return None
     store_ids = session.scalars(
         select(ConsoleUserStore.store_id).where(ConsoleUserStore.user_id == user.id)
@@ -231,14 +226,14 @@ def identify(session: Session, token: str, now: datetime) -> ConsoleIdentity | N
 
 
 def close_session(session: Session, token: str) -> None:
-    session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == _digest(token)))
+    session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == digest(token)))
 
 
 def end_sessions(session: Session, user_id: int, keep: str | None = None) -> None:
     """Sign a user out everywhere (but ``keep``, the session making the change)."""
     query = delete(ConsoleSession).where(ConsoleSession.user_id == user_id)
     if keep is not None:
-        query = query.where(ConsoleSession.token_hash != _digest(keep))
+        query = query.where(ConsoleSession.token_hash != digest(keep))
     session.execute(query)
 
 

@@ -80,15 +80,7 @@ async def login(
         message = translate(request, exc.title)
         return _login_page(request, message, status=exc.status)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=get_settings().cookie_secure,
-        path="/",
-        max_age=12 * 3600,
-    )
+    COOKIE.set_on(response, token)
     return response
 
 
@@ -124,10 +116,10 @@ def _sign_in_sync(request: Request, username: str, password: str) -> str:
 def logout(
     request: Request, who: Annotated[ConsoleIdentity, Depends(require("members.view"))]
 ) -> Response:
-    token = request.cookies.get(COOKIE, "")
+    token = request.cookies.get(COOKIE.name, "")
     write(request, lambda session: close_session(session, token))
     response = RedirectResponse("/console/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    COOKIE.delete_from(response)
     return response
 
 
@@ -149,7 +141,7 @@ def password_change(
     if new != confirm:
         message = translate(request, "The two new passwords differ")
         return render(request, "console/password.html", {"error": message}, status_code=422)
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(COOKIE.name)
     now = now_factory(request)()
 
     def change(session: Session) -> None:

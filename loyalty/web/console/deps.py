@@ -5,45 +5,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from fastapi import Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from loyalty.api.deps import get_db, now_factory, write
+from loyalty.api.deps import now_factory, write
 from loyalty.errors import PermissionDeniedError
-from loyalty.programs.models import Program
 from loyalty.users.audit import record
-from loyalty.users.service import ConsoleIdentity, identify
-from loyalty.web.errors import SignInRequired
+from loyalty.users.service import SESSION_LIFETIME, ConsoleIdentity, identify
 from loyalty.web.security import check_csrf, client_ip
+from loyalty.web.sessions import SessionCookie, signed_in_as
 
-COOKIE = "loyalty_console"
+COOKIE = SessionCookie("loyalty_console", "/", SESSION_LIFETIME, login_path="/console/login")
 T = TypeVar("T")
-
-
-def _load_identity(request: Request, token: str) -> tuple[ConsoleIdentity | None, str]:
-    with get_db(request).reader() as session:
-        who = identify(session, token, now_factory(request)())
-        zone = (
-            session.scalar(select(Program.timezone).where(Program.id == who.program_id))
-            if who
-            else None
-        )
-    return who, zone or "Asia/Shanghai"
 
 
 async def signed_in(request: Request) -> ConsoleIdentity:
     """The signed-in user, or a redirect to the sign-in page."""
-    token = request.cookies.get(COOKIE)
-    who, zone = await run_in_threadpool(_load_identity, request, token) if token else (None, "")
-    if who is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(f"/console/login?next={quote(target)}")
+    who = await signed_in_as(request, COOKIE, identify)
     request.state.identity = who
-    request.state.timezone = zone
     return who
 
 

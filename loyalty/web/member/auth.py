@@ -24,15 +24,7 @@ from loyalty.members.login import (
 )
 from loyalty.notifications.sms import mask_phone
 from loyalty.web.console.auth import safe_next
-from loyalty.web.member.deps import (
-    COOKIE,
-    COOKIE_PATH,
-    Me,
-    member_write,
-    sender,
-    set_session_cookie,
-    sign_in_program,
-)
+from loyalty.web.member.deps import COOKIE, Me, member_write, sender, sign_in_program
 from loyalty.web.security import (
     RateLimiter,
     check_pre_session,
@@ -144,7 +136,7 @@ async def sign_in(
             request, step="code", phone=phone, next=next, ref=ref, error=message, status=exc.status
         )
     response = RedirectResponse(safe_next(next, "/m"), status_code=303)
-    set_session_cookie(response, token)
+    COOKIE.set_on(response, token)
     return response
 
 
@@ -167,8 +159,8 @@ def _sign_in(request: Request, phone: str, code: str, ref: str) -> str:
 
 @router.post("/m/logout")
 def sign_out(request: Request, me: Me) -> Response:
-    token = request.cookies.get(COOKIE, "")
+    token = request.cookies.get(COOKIE.name, "")
     write(request, lambda session: close_member_session(session, token))
     response = RedirectResponse("/m/login", status_code=303)
-    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    COOKIE.delete_from(response)
     return response

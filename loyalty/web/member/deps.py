@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
-from urllib.parse import quote
 
 from fastapi import Depends, Request
-from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from loyalty.api.deps import get_db, now_factory, write
+from loyalty.api.deps import now_factory, write
 from loyalty.config import get_settings
 from loyalty.members.login import SESSION_LIFETIME, MemberIdentity, identify_member
 from loyalty.members.models import Member
@@ -21,35 +17,18 @@ from loyalty.members.service import get_member
 from loyalty.notifications.sms import SmsSender, sms_sender
 from loyalty.programs.models import Program
 from loyalty.programs.service import DEFAULT_CODE, ProgramNotFoundError, get_program_by_code
-from loyalty.web.errors import SignInRequired
 from loyalty.web.security import check_csrf
+from loyalty.web.sessions import SessionCookie, signed_in_as
 
-COOKIE = "loyalty_member"
-COOKIE_PATH = "/m"
+COOKIE = SessionCookie("loyalty_member", "/m", SESSION_LIFETIME, login_path="/m/login")
 T = TypeVar("T")
-
-
-def _load_identity(request: Request, token: str) -> tuple[MemberIdentity | None, str]:
-    with get_db(request).reader() as session:
-        me = identify_member(session, token, now_factory(request)())
-        zone = (
-            session.scalar(select(Program.timezone).where(Program.id == me.program_id))
-            if me
-            else None
-        )
-    return me, zone or "Asia/Shanghai"
 
 
 async def signed_in_member(request: Request) -> MemberIdentity:
     """The signed-in member, or a redirect to the sign-in page (and back here after)."""
-    token = request.cookies.get(COOKIE)
-    me, zone = await run_in_threadpool(_load_identity, request, token) if token else (None, "")
-    if me is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(f"/m/login?next={quote(target)}")
+    me = await signed_in_as(request, COOKIE, identify_member)
     request.state.member_identity = me
     request.state.csrf_token = me.csrf_token
-    request.state.timezone = zone
     return me
 
 
@@ -92,15 +71,3 @@ def member_write(request: Request, work: Callable[[Session, datetime], T]) -> T:
     """Run a member's change in one transaction, committed before the answer is sent."""
     clock = now_factory(request)
     return write(request, lambda session: work(session, clock()))
-
-
-def set_session_cookie(response: Response, token: str) -> None:
-    response.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=get_settings().cookie_secure,
-        path=COOKIE_PATH,
-        max_age=int(SESSION_LIFETIME.total_seconds()),
-    )

@@ -12,7 +12,7 @@ from loyalty.api.deps import now_factory, reading
 from loyalty.ledger.queries import ledger_page, points_view
 from loyalty.lotteries.open import open_lotteries
 from loyalty.notifications.sms import mask_phone
-from loyalty.rewards.choices import AddressFields, addresses, save_default_address
+from loyalty.rewards.choices import AddressFields, addresses, save_address
 from loyalty.rewards.qr import qr_png
 from loyalty.stores.models import Store
 from loyalty.tasks.checkin import check_in, check_in_state
@@ -133,7 +133,7 @@ def post_address(
     fields = AddressFields(recipient.strip(), phone.strip(), region.strip(), detail.strip())
     member_write(
         request,
-        lambda session, now: save_default_address(session, load_member(session, me), fields, now),
+        lambda session, now: save_address(session, load_member(session, me), fields, now),
     )
     back = request.query_params.get("back", "")
     target = back if back.startswith("/m/rewards/") and "//" not in back else "/m/me#address"
