@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from loyalty.ledger import jobs
 from loyalty.ledger.jobs import expire_lots
 from loyalty.ledger.verify import verify
 from tests.conftest import START
@@ -116,6 +117,31 @@ def test_expiry_running_twice_at_once_with_live_orders(client, committed_db):
 
     expired = sum(_parallel(8, work))
     assert expired == 6 * 50
+    _balanced(committed_db)
+
+
+def test_expiry_in_lanes_expires_every_due_point_exactly_once(client, committed_db, monkeypatch):
+    """Lanes (stretches of members worked side by side) twice at once, beside live orders."""
+    monkeypatch.setattr(jobs, "CHUNK_MEMBERS", 2)
+    members = [_member_with(client, 10 + i) for i in range(9)]
+    later = START.replace(year=START.year + 2)
+
+    def work(i):
+        if i < 2:
+            return expire_lots(committed_db.transaction, later, later, lanes=3).points
+        client.post(
+            "/v1/orders",
+            json={
+                "order_id": f"LANE-{i}",
+                "member_id": members[i],
+                "amount": 1_000,
+                "occurred_at": later.isoformat(),
+            },
+        )
+        return 0
+
+    assert sum(_parallel(8, work)) == sum(10 + i for i in range(9))
+    assert expire_lots(committed_db.transaction, later, later, lanes=3).points == 0
     _balanced(committed_db)
 
 

@@ -21,7 +21,8 @@ from loyalty.bench.report import Figure, Target
 from loyalty.bench.seed import Fixture
 from loyalty.bench.sql import EXPIRY_DAYS
 from loyalty.db.engine import Database
-from loyalty.ledger.jobs import JobResult, expire_lots
+from loyalty.jobs.registry import lanes
+from loyalty.ledger.jobs import CHUNK_MEMBERS, JobResult, expire_lots
 from loyalty.ledger.models import Lot
 from loyalty.orders.service import OrderRequest, fingerprint, post_orders
 from loyalty.programs.service import get_program
@@ -55,12 +56,15 @@ def expiry(
         task = bar.add_task("expire job", total=due or 0)
         meter = cpu.Meter({"bench process": cpu.this_process, **probes})
         start = time.perf_counter()
-        result = expire_lots(db.transaction, as_of, now, lambda r: bar.advance(task, r.rows))
+        ways = lanes(db)
+        result = expire_lots(db.transaction, as_of, now, lambda r: bar.advance(task, r.rows), ways)
         seconds = time.perf_counter() - start
-    return [_expiry_figure(result, seconds, meter.per_unit(result.rows))]
+    return [_expiry_figure(result, seconds, meter.per_unit(result.rows), ways)]
 
 
-def _expiry_figure(result: JobResult, seconds: float, cpu_ms: dict[str, float]) -> Figure:
+def _expiry_figure(
+    result: JobResult, seconds: float, cpu_ms: dict[str, float], ways: int
+) -> Figure:
     if not result.rows:
         return Figure(
             "expire job", None, "lots/s", Target(200_000), "no lots due (already expired)"
@@ -68,7 +72,8 @@ def _expiry_figure(result: JobResult, seconds: float, cpu_ms: dict[str, float]) 
     cpu_us = {name: ms * 1000 for name, ms in cpu_ms.items()}
     note = (
         f"{result.rows:,} lots of {result.members:,} members in {seconds:.1f} s, "
-        f"chunks of 5,000 members{cpu.note(cpu_us, 'lot', 'µs')}"
+        f"chunks of {CHUNK_MEMBERS:,} members in {ways} lane(s)"
+        f"{cpu.note(cpu_us, 'lot', 'µs')}"
     )
     return Figure(
         "expire job (expire_lots)", result.rows / seconds, "lots/s", Target(200_000), note

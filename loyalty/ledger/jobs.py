@@ -8,7 +8,9 @@ twice or concurrently with itself and with live traffic; each chunk is its own t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,22 +57,65 @@ def lock_members(session: Session, member_ids: list[int]) -> list[int]:
 
 
 Transaction = Callable[[], AbstractContextManager[Session]]
-DueMembers = Callable[[Session, int], list[int]]
+DueMembers = Callable[[Session, int, int | None], list[int]]
 ChunkWork = Callable[[Session, list[int]], JobResult]
+Progress = Callable[[JobResult], None] | None
 
 
 def run_chunks(
     transaction: Transaction,
     due_members: DueMembers,
     work: ChunkWork,
-    on_chunk: Callable[[JobResult], None] | None = None,
+    on_chunk: Progress = None,
+    lanes: int = 1,
 ) -> JobResult:
-    """Repeat ``work`` on chunks of due members, one transaction per chunk, until none is due."""
+    """Repeat ``work`` on chunks of due members, one transaction per chunk, until none is due.
+
+    With ``lanes`` > 1 (PostgreSQL: the database does most of the work, on every core), the
+    members' id range is cut into that many stretches worked side by side, each on its own
+    connection. Stretches never share a member, so lanes never wait on each other's locks.
+    """
+    stretches = _stretches(transaction, lanes)
+    if len(stretches) == 1:
+        return _run_lane(transaction, due_members, work, on_chunk, stretches[0])
+    total, lock = JobResult(), threading.Lock()
+
+    def lane(stretch: tuple[int, int | None]) -> None:
+        result = _run_lane(transaction, due_members, work, on_chunk, stretch)
+        with lock:
+            total.add(result)
+
+    with ThreadPoolExecutor(len(stretches)) as pool:
+        for done in [pool.submit(lane, stretch) for stretch in stretches]:
+            done.result()
+    return total
+
+
+def _stretches(transaction: Transaction, lanes: int) -> list[tuple[int, int | None]]:
+    """``lanes`` stretches ``[after, up_to]`` of member ids covering every member."""
+    if lanes <= 1:
+        return [(0, None)]
+    with transaction() as session:
+        low, high = session.execute(select(func.min(Member.id), func.max(Member.id))).one()
+    if low is None or high - low < lanes * CHUNK_MEMBERS:
+        return [(0, None)]
+    step = (high - low) // lanes + 1
+    cuts = [low - 1 + step * i for i in range(lanes)]
+    return [(cut, nxt) for cut, nxt in zip(cuts, [*cuts[1:], None], strict=True)]
+
+
+def _run_lane(
+    transaction: Transaction,
+    due_members: DueMembers,
+    work: ChunkWork,
+    on_chunk: Progress,
+    stretch: tuple[int, int | None],
+) -> JobResult:
     total = JobResult()
-    after = 0
+    after, up_to = stretch
     while True:
         with transaction() as session:
-            ids = due_members(session, after)
+            ids = due_members(session, after, up_to)
             if not ids:
                 return total
             session.flush()
@@ -83,7 +128,7 @@ def run_chunks(
 
 
 def _due_member_ids(where: ColumnElement[bool], member_col: Any) -> DueMembers:
-    def due(session: Session, after: int) -> list[int]:
+    def due(session: Session, after: int, up_to: int | None) -> list[int]:
         stmt = (
             select(member_col)
             .where(where, member_col > after)
@@ -91,6 +136,8 @@ def _due_member_ids(where: ColumnElement[bool], member_col: Any) -> DueMembers:
             .order_by(member_col)
             .limit(CHUNK_MEMBERS)
         )
+        if up_to is not None:
+            stmt = stmt.where(member_col <= up_to)
         return list(session.scalars(stmt))
 
     return due
@@ -141,7 +188,8 @@ def expire_lots(
     transaction: Transaction,
     as_of: datetime,
     now: datetime,
-    on_chunk: Callable[[JobResult], None] | None = None,
+    on_chunk: Progress = None,
+    lanes: int = 1,
 ) -> JobResult:
     """Expire what remains of every lot due at ``as_of``."""
     return run_chunks(
@@ -149,6 +197,7 @@ def expire_lots(
         _due_member_ids(_due_lots(as_of), Lot.member_id),
         lambda s, ids: expire_chunk(s, ids, as_of, now),
         on_chunk,
+        lanes,
     )
 
 
@@ -237,7 +286,8 @@ def vest_lots(
     transaction: Transaction,
     as_of: datetime,
     now: datetime,
-    on_chunk: Callable[[JobResult], None] | None = None,
+    on_chunk: Progress = None,
+    lanes: int = 1,
 ) -> JobResult:
     """Make pending points whose return window has closed available."""
     return run_chunks(
@@ -245,6 +295,7 @@ def vest_lots(
         _due_member_ids(_due_pending(as_of), Lot.member_id),
         lambda s, ids: vest_chunk(s, ids, as_of, now),
         on_chunk,
+        lanes,
     )
 
 
@@ -285,7 +336,8 @@ def release_holds(
     transaction: Transaction,
     as_of: datetime,
     now: datetime,
-    on_chunk: Callable[[JobResult], None] | None = None,
+    on_chunk: Progress = None,
+    lanes: int = 1,
 ) -> JobResult:
     """Void holds past their time-out: the points go back to their lots."""
     return run_chunks(
@@ -293,6 +345,7 @@ def release_holds(
         _due_member_ids(_due_holds(as_of), Hold.member_id),
         lambda s, ids: release_chunk(s, ids, as_of, now),
         on_chunk,
+        lanes,
     )
 
 
