@@ -287,7 +287,9 @@ def test_a_file_that_breaks_part_way_keeps_what_came_before(db, session, importe
 
 def test_planner_statistics_are_refreshed_as_the_import_grows(db):
     statistics = PlannerStatistics(db, ["orders", "points_lots"])
-    statistics.after(999)
-    assert statistics.due_at == 1000
+    first = statistics.due_at
+    assert first >= 1000  # or the tables' own size, when they are bigger
+    statistics.after(first - 1)
+    assert statistics.due_at == first
     statistics.after(1)
-    assert statistics.due_at == (2000 if db.dialect == "postgresql" else 1000)
+    assert statistics.due_at == (2 * first if db.dialect == "postgresql" else first)
