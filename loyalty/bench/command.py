@@ -22,6 +22,7 @@ from loyalty.db.engine import Database
 
 MEASUREMENTS = (
     "orders",
+    "rules-orders",
     "points",
     "batch",
     "floor",
@@ -32,7 +33,7 @@ MEASUREMENTS = (
     "backtest",
     "dashboard",
 )
-HTTP = ("orders", "points", "batch", "floor")
+HTTP = ("orders", "rules-orders", "points", "batch", "floor")
 CORES = os.cpu_count() or 1
 # One more worker than cores: hot calls wait on the database inline (``api.deps``), and a
 # waiting worker's core is another's. Measured on 2 cores: 3 workers gave 1.4-1.5x the orders
@@ -154,7 +155,9 @@ def _measure(
             probes = {"server": lambda: cpu.tree(server.pid), **_db_probe(url)}
             h = traffic.Http(server, fx, clients, duration, progress, probes)
             for name in HTTP:
-                if name in chosen:
+                if name == "rules-orders" and name in chosen:
+                    r.add(*traffic.orders_with_rules(h, db))
+                elif name in chosen:
                     r.add(*getattr(traffic, name)(h))
     if "ceiling" in chosen:
         r.add(_ceiling(url, fx, clients, duration, r))

@@ -4,8 +4,11 @@ over a year of seeded orders (one per seeded ledger entry: 1,000,000 by default)
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 from rich.console import Console
 from sqlalchemy import text
@@ -16,6 +19,7 @@ from loyalty.db.engine import Database
 from loyalty.programs.service import get_program
 from loyalty.rules.backtest import backtest
 from loyalty.rules.engine import EarnSettings, MemberSnapshot, OrderFacts, OrderLine, evaluate
+from loyalty.rules.service import create_rule, update_rule
 from loyalty.rules.spec import RuleSpec, parse_rule
 from loyalty.tiers.jobs import evaluate_tiers
 from loyalty.tiers.service import save_tier
@@ -30,23 +34,52 @@ CONDITIONS = (
 )
 
 
-def fifty_rules() -> list[RuleSpec]:
+def fifty_definitions() -> list[dict[str, Any]]:
     """A mix of multipliers, bonuses and per-amount rules under every kind of condition."""
     return [
-        parse_rule(
-            {
-                "name": f"rule {i}",
-                "kind": ("multiplier", "bonus", "per_amount")[i % 3],
-                "factor": "1.5",
-                "points": 5,
-                "per_amount": 1000,
-                "stacking": ("multiply", "add", "best_of")[i % 3],
-                "conditions": CONDITIONS[i % 5],
-            },
-            id=i + 1,
-        )
+        {
+            "name": f"rule {i}",
+            "kind": ("multiplier", "bonus", "per_amount")[i % 3],
+            "factor": "1.5",
+            "points": 5,
+            "per_amount": 1000,
+            "stacking": ("multiply", "add", "best_of")[i % 3],
+            "conditions": CONDITIONS[i % 5],
+        }
         for i in range(50)
     ]
+
+
+def fifty_rules() -> list[RuleSpec]:
+    return [parse_rule(d, id=i + 1) for i, d in enumerate(fifty_definitions())]
+
+
+@contextmanager
+def fifty_enabled(db: Database, program_id: int) -> Iterator[None]:
+    """Fifty rules enabled in the program (through the rules service), disabled afterwards."""
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        program = get_program(session, program_id)
+        ids = [
+            create_rule(
+                session,
+                program,
+                d,
+                status="enabled",
+                active_from=None,
+                active_until=None,
+                actor="bench",
+                now=now,
+            ).id
+            for d in fifty_definitions()
+        ]
+    try:
+        yield
+    finally:
+        with db.transaction() as session:
+            program = get_program(session, program_id)
+            for rule_id in ids:
+                update_rule(session, program, rule_id, {"status": "disabled"}, "bench", now)
 
 
 def evaluation() -> list[Figure]:
