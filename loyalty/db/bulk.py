@@ -50,10 +50,22 @@ class Writes:
 
     inserts: list[tuple[Table, list[Row]]] = field(default_factory=list)
     updates: list[tuple[Table, list[Any], tuple[str, ...]]] = field(default_factory=list)
+    linked: list[Linked] = field(default_factory=list)
 
     def insert(self, model: Any, rows: Sequence[Row]) -> None:
         if rows:
             self.inserts.append((model.__table__, _with_defaults(model, rows)))
+
+    def insert_linked(
+        self, parent: Any, child: Any, link: str, pairs: Sequence[tuple[Row, Row]]
+    ) -> None:
+        """Parent rows with one child row each, whose ``link`` column names its parent's id
+        (an entry and the lot it creates). A few go in one statement each, the parent's id
+        never leaving the database; many get their ids first (``new_ids``), then COPY."""
+        if pairs:
+            parents = _with_defaults(parent, [p for p, _ in pairs])
+            children = _with_defaults(child, [c for _, c in pairs])
+            self.linked.append(Linked(parent, child, link, parents, children))
 
     def update(self, model: Any, objects: Sequence[Any], names: tuple[str, ...]) -> None:
         if objects:
@@ -67,13 +79,35 @@ class Writes:
                 for name in names:
                     set_committed_value(obj, name, getattr(obj, name))
         session.flush()
-        if _postgres(session):
+        postgres = _postgres(session)
+        linked = [k for k in self.linked if postgres and len(k.parents) < COPY_FROM]
+        for k in self.linked:
+            if k not in linked:
+                self.inserts[:0] = k.with_ids(new_ids(session, k.parent, len(k.parents)))
+        if postgres:
             with _driver_errors():
-                _pipelined(_cursor(session), self.inserts, updates)
+                _pipelined(_cursor(session), self.inserts, updates, linked)
         else:
             _one_by_one(session, self.inserts, updates)
         self.inserts.clear()
         self.updates.clear()
+        self.linked.clear()
+
+
+@dataclass(eq=False)
+class Linked:
+    """Rows of ``parent`` and, one each, rows of ``child`` pointing at them by ``link``."""
+
+    parent: Any
+    child: Any
+    link: str
+    parents: list[Row]
+    children: list[Row]
+
+    def with_ids(self, ids: list[int]) -> list[tuple[Table, list[Row]]]:
+        for parent, child, new_id in zip(self.parents, self.children, ids, strict=True):
+            parent["id"] = child[self.link] = new_id
+        return [(self.parent.__table__, self.parents), (self.child.__table__, self.children)]
 
 
 Updates = list[tuple[Table, list[Row], tuple[str, ...]]]
@@ -83,11 +117,24 @@ def _update_rows(objects: list[Any], names: tuple[str, ...]) -> list[Row]:
     return [{"id": o.id, **{n: getattr(o, n) for n in names}} for o in objects]
 
 
-def _pipelined(cur: Any, inserts: list[tuple[Table, list[Row]]], updates: Updates) -> None:
+def _pipelined(
+    cur: Any, inserts: list[tuple[Table, list[Row]]], updates: Updates, linked: list[Linked]
+) -> None:
     for table, rows in inserts:
         if len(rows) >= COPY_FROM:
             _copy(cur, table, rows)
     with cur.connection.pipeline():
+        for k in linked:
+            parent, child = k.parent.__table__, k.child.__table__
+            up = _columns(parent, k.parents[0])
+            down = tuple(c for c in _columns(child, k.children[0]) if c.name != k.link)
+            cur.executemany(
+                _linked_sql(parent, up, child, down, k.link),
+                [
+                    [*_values(p, up), *_values(c, down)]
+                    for p, c in zip(k.parents, k.children, strict=True)
+                ],
+            )
         for table, rows in inserts:
             if len(rows) < COPY_FROM:
                 columns = _columns(table, rows[0])
@@ -184,6 +231,22 @@ def _insert_sql(table: Table, columns: tuple[Any, ...]) -> str:
     names = ", ".join(c.name for c in columns)
     marks = ", ".join("%s" for _ in columns)
     return f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+
+
+@cache
+def _linked_sql(
+    parent: Table, up: tuple[Any, ...], child: Table, down: tuple[Any, ...], link: str
+) -> str:
+    """Insert a parent row and a child row whose ``link`` names it, in one statement
+    (``down``: the child's other columns)."""
+    marks = ", ".join("%s" for _ in up)
+    values = ", ".join(f"%s::{_pg_type(c)}" for c in down)
+    return (
+        f"WITH p AS (INSERT INTO {parent.name} ({', '.join(c.name for c in up)}) "
+        f"VALUES ({marks}) RETURNING id) "
+        f"INSERT INTO {child.name} ({', '.join(c.name for c in down)}, {link}) "
+        f"SELECT {values}, p.id FROM p"
+    )
 
 
 @cache

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from loyalty.db.bulk import Writes, new_ids
+from loyalty.db.bulk import Writes
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
 from loyalty.members.models import Member
@@ -110,12 +110,8 @@ def credit_many(
     if not write:
         return after
     entry_rows = [_entry_row(c, now) for c in credits]
-    ids = new_ids(session, Entry, len(entry_rows))
-    for entry, lot, entry_id in zip(entry_rows, lot_rows, ids, strict=True):
-        entry["id"] = lot["entry_id"] = entry_id
     out = writes or Writes()
-    out.insert(Entry, entry_rows)
-    out.insert(Lot, lot_rows)
+    out.insert_linked(Entry, Lot, "entry_id", list(zip(entry_rows, lot_rows, strict=True)))
     if writes is None:
         out.send(session)
     return after

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from loyalty.db.bulk import Writes
@@ -167,11 +167,9 @@ def _lock_members(
 ) -> dict[int, Member]:
     """Lock every member the orders name, in id order (PostgreSQL), following merges."""
     ids = sorted({r.member_id for r in requests})
-    stmt = select(Member).where(Member.id.in_(ids), Member.program_id == program_id)
-    stmt = stmt.order_by(Member.id).execution_options(populate_existing=True)
-    if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    found = {m.id: m for m in session.scalars(stmt)}
+    locking = lock and session.get_bind().dialect.name == "postgresql"
+    params = {"ids": ids, "program_id": program_id}
+    found = {m.id: m for m in session.scalars(_MEMBERS[locking], params)}
     for member_id, member in list(found.items()):
         if member.status == "merged":
             found[member_id] = lock_member(session, program_id, member_id)
@@ -190,12 +188,27 @@ def _existing_orders(
     session: Session, program_id: int, requests: Sequence[OrderRequest]
 ) -> dict[str, _Posted]:
     ids = list({r.order_id for r in requests})
-    rows = session.execute(
-        select(Order.order_id, Order.request_hash, Order.response).where(
-            Order.program_id == program_id, Order.order_id.in_(ids)
-        )
-    )
+    rows = session.execute(_POSTED, {"ids": ids, "program_id": program_id})
     return {order_id: _Posted(digest, response) for order_id, digest, response in rows}
+
+
+# Built once: building a statement costs more CPU than the database takes to answer it.
+def _members_statement(lock: bool) -> Select[Member]:
+    stmt = (
+        select(Member)
+        .where(Member.id.in_(bindparam("ids", expanding=True)))
+        .where(Member.program_id == bindparam("program_id"))
+        .order_by(Member.id)
+        .execution_options(populate_existing=True)
+    )
+    return stmt.with_for_update() if lock else stmt
+
+
+_MEMBERS = {lock: _members_statement(lock) for lock in (False, True)}
+_POSTED = select(Order.order_id, Order.request_hash, Order.response).where(
+    Order.program_id == bindparam("program_id"),
+    Order.order_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _replay(req: OrderRequest, stored: _Posted) -> Outcome:
