@@ -180,7 +180,7 @@ def floor(h: Http) -> list[Figure]:
 
 
 def orders_with_rules(h: Http, db: Database) -> list[Figure]:
-    """Single orders with 50 rules enabled against the same orders without, back to back.
+    """Single orders and batches with 50 rules enabled against the same without, back to back.
 
     The rules are the evaluation figure's fifty; the bench's orders (one line of food at the
     bench store, 10 to 500 yuan) meet the ``min_amount`` ones most of the time (10 rules), and
@@ -188,10 +188,15 @@ def orders_with_rules(h: Http, db: Database) -> list[Figure]:
     judged on capacity, the CPU an order costs the server and the database (rates on a shared
     machine move more with the neighbours than with the rules); both rates are shown beside.
     """
-    plain = measure(h, "orders", h.clients, "POST /v1/orders, no rules")
+    kinds = (("orders", h.clients, "single orders"), ("batch", BATCH_CLIENTS, "batches"))
+    plain = {kind: measure(h, kind, n, f"{label}, no rules") for kind, n, label in kinds}
     with fifty_enabled(db, h.fx.program_id):
         time.sleep(TTL_SECONDS + 0.5)  # every worker's rule cache sees them
-        ruled = measure(h, "orders", h.clients, "POST /v1/orders, 50 rules")
+        ruled = {kind: measure(h, kind, n, f"{label}, 50 rules") for kind, n, label in kinds}
+    return [_drop(label, plain[kind], ruled[kind]) for kind, _, label in kinds]
+
+
+def _drop(label: str, plain: Load, ruled: Load) -> Figure:
     before, after = _work_ms(plain), _work_ms(ruled)
     drop = 100 * (1 - before / after) if after else 100.0
     note = (
@@ -199,9 +204,8 @@ def orders_with_rules(h: Http, db: Database) -> list[Figure]:
         f"without; rates back to back {ruled.rate:,.0f} vs {plain.rate:,.0f} orders/s"
     )
     sound = ruled.result.errors == 0 and plain.result.errors == 0
-    return [
-        Figure("capacity drop, 50 rules on", drop, "%", Target(20, below=True), note, sound=sound)
-    ]
+    name = f"capacity drop, 50 rules, {label}"
+    return Figure(name, drop, "%", Target(20, below=True), note, sound=sound)
 
 
 def _work_ms(load: Load) -> float:
