@@ -305,7 +305,8 @@ def test_a_member_redeems_in_three_steps_and_the_points_go_once(app, api, sessio
     assert code and code in done.text
     assert api.points(member["id"])["available"] == 300
     assert session.scalar(select(func.count()).select_from(Redemption)) == 1
-    qr = b.get(first.headers["location"] + "/qr.png")
+    assert first.headers["location"].endswith("/done")
+    qr = b.get(first.headers["location"].removesuffix("/done") + "/qr.png")
     assert qr.status_code == 200 and qr.headers["content-type"] == "image/png"
     assert qr.content.startswith(b"\x89PNG")
     width = int.from_bytes(qr.content[16:20], "big")
@@ -381,8 +382,9 @@ def test_another_members_redemption_is_not_found(app, api):
         {"redemption_id": hidden(step_two, "redemption_id"), "store": "SH001"},
     )
     other = signed_in(app, "13900000009")
+    page = done.headers["location"].removesuffix("/done")
     assert other.get(done.headers["location"]).status_code == 404
-    assert other.get(done.headers["location"] + "/qr.png").status_code == 404
+    assert other.get(page + "/qr.png").status_code == 404
 
 
 # --- me, referral, lottery ---------------------------------------------------------------------

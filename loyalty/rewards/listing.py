@@ -1,5 +1,6 @@
-"""Read models of the points mall for the console: rewards with their store stock, and
-redemptions with the member, reward and store they concern, filtered and store-scoped."""
+"""Read models of the points mall: for the console, rewards with their store stock, and
+redemptions with the member, reward and store they concern, filtered and store-scoped; for the
+member page, one member's own redemptions."""
 
 from __future__ import annotations
 
@@ -113,3 +114,20 @@ def redemption_row(session: Session, program_id: int, redemption_id: int) -> Red
     stmt = _query(program_id, RedemptionFilter()).where(Redemption.id == redemption_id)
     row = session.execute(stmt).first()
     return RedemptionRow(*row) if row else None
+
+
+def member_redemptions(
+    session: Session, member_id: int, limit: int, before: int | None = None
+) -> list[tuple[Redemption, Reward]]:
+    """The member's redemptions with their rewards, newest first; ``before`` (an id) pages
+    further back."""
+    stmt = (
+        select(Redemption, Reward)
+        .join(Reward, Reward.id == Redemption.reward_id)
+        .where(Redemption.member_id == member_id)
+        .order_by(Redemption.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(Redemption.id < before)
+    return [(redemption, reward) for redemption, reward in session.execute(stmt)]

@@ -3,12 +3,17 @@ accessibility check (axe-core: no serious or critical violation) and is photogra
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import func, select
 
+from loyalty.db.base import utcnow
 from loyalty.lotteries.models import Lottery
 from loyalty.members.models import Member
-from loyalty.rewards.models import Reward
+from loyalty.programs.service import get_program
+from loyalty.rewards.models import Redemption, Reward
+from loyalty.rewards.service import RedeemRequest, redeem
 from loyalty.rules.models import Rule
 from tests.browser.conftest import LAPTOP, PHONE
 from tests.browser.pages import (
@@ -74,10 +79,38 @@ def member_pages(ids: dict[str, object]) -> list[tuple[str, str]]:
         ("reward", f"/m/rewards/{ids['reward']}"),
         ("me", "/m/me"),
         ("lotteries", "/m/lotteries"),
+        ("redemptions", "/m/redemptions"),
+        ("redemption", f"/m/redemptions/{ids['redemption']}"),
+        ("redemption-done", f"/m/redemptions/{ids['redemption']}/done"),
     ]
     if ids["lottery"]:
         pages.append(("lottery", f"/m/lotteries/{ids['lottery']}"))
     return [(f"member-{name}", path) for name, path in pages]
+
+
+def _redemption_of(site, member_id: object) -> int:
+    """The member's latest redemption; the demo chain has none, so a reward to pick up."""
+    with site.db.transaction() as session:
+        mine = select(func.max(Redemption.id)).where(Redemption.member_id == member_id)
+        found = session.scalar(mine)
+        if found:
+            return int(found)
+        member = session.get(Member, member_id)
+        assert member is not None
+        reward = session.scalars(
+            select(Reward).where(Reward.fulfilment == "pickup").order_by(Reward.points_price)
+        ).first()
+        assert reward is not None
+        request = RedeemRequest(
+            redemption_id=f"browser-{uuid.uuid4().hex[:8]}",
+            member_id=member.id,
+            reward_id=reward.id,
+            quantity=1,
+            request_hash=uuid.uuid4().hex,
+            store_code=site.store_code,
+        )
+        redeem(session, get_program(session, member.program_id), request, utcnow())
+        return int(session.scalar(mine) or 0)
 
 
 def _visit(page, site, shots, width: str, pages: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -108,5 +141,6 @@ def test_every_member_page(chromium, site, shots, width):
     page.screenshot(path=str(shots / f"member-login-{width}.png"), full_page=True)
     assert blocking(axe_violations(page)) == []
     ids = _ids(site, rank=1 + list(WIDTHS).index(width))
+    ids["redemption"] = _redemption_of(site, ids["member"])
     member_sign_in(page, site.url, str(ids["phone"]))
     assert _visit(page, site, shots, width, member_pages(ids)) == {}

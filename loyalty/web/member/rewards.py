@@ -1,4 +1,5 @@
-"""Rewards in three steps: choose (quantity, store or address), confirm, done (QR code).
+"""Rewards in three steps: choose (quantity, store or address), confirm, done (the done page,
+with the QR code, is in ``redemptions``).
 
 The confirm page carries a fresh redemption id in a hidden field; the redemption service is
 exactly-once per id, so a double submit (or a retry after a lost answer) redeems once.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -21,23 +23,15 @@ from loyalty.members.login import MemberIdentity
 from loyalty.orders.service import fingerprint
 from loyalty.rewards.catalog import RewardNotFoundError, get_reward, member_catalog, usage, why_not
 from loyalty.rewards.choices import addresses, pickup_stores
-from loyalty.rewards.models import Address, Redemption, Reward
-from loyalty.rewards.qr import qr_png
-from loyalty.rewards.service import (
-    RedeemRequest,
-    RedemptionNotFoundError,
-    get_redemption,
-    redeem,
-    redemption_json,
-)
+from loyalty.rewards.models import Address, Reward
+from loyalty.rewards.service import RedeemRequest, get_redemption, redeem
 from loyalty.stores.models import Store
 from loyalty.web.member.deps import Me, load_member, member_write, program_of
-from loyalty.web.member.views import REDEMPTION_STATUSES, localised
+from loyalty.web.member.views import localised
 from loyalty.web.templating import render, request_locale
 
 router = APIRouter()
 RewardId = Annotated[int, Path(ge=1, le=2**62)]
-RedemptionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\w\-.:]+$")]
 Quantity = Annotated[int, Query(ge=1, le=99)]
 MAX_QUANTITY = 10
 
@@ -176,45 +170,10 @@ def post_redeem(
         store or None,
         address,
     )
-    member_write(
-        request,
-        lambda session, now: redeem(
-            session, program_of(session, me), req, now, f"member {me.member_id}"
-        ),
-    )
-    return RedirectResponse(f"/m/redemptions/{redemption_id}", status_code=303)
 
+    def work(session: Session, now: datetime) -> int:
+        redeem(session, program_of(session, me), req, now, f"member {me.member_id}")
+        return get_redemption(session, me.program_id, redemption_id).id
 
-def _own_redemption(session: Session, me: MemberIdentity, redemption_id: str) -> Redemption:
-    found = get_redemption(session, me.program_id, redemption_id)
-    if found.member_id != me.member_id:
-        raise RedemptionNotFoundError(f"redemption {redemption_id} does not exist")
-    return found
-
-
-@router.get("/m/redemptions/{redemption_id}")
-def done(request: Request, me: Me, redemption_id: RedemptionId) -> Response:
-    """Step 3 done: points deducted, the new balance, the pickup QR code or the address."""
-    with reading(request) as session:
-        redemption = _own_redemption(session, me, redemption_id)
-        reward = session.get(Reward, redemption.reward_id)
-        store = session.get(Store, redemption.store_id) if redemption.store_id else None
-        context = {
-            "member": load_member(session, me),
-            "r": redemption_json(session, redemption),
-            "label": localised(reward, request_locale(request)) if reward else "",
-            "store": store,
-            "pickup_until": redemption.pickup_until,
-            "status_label": REDEMPTION_STATUSES.get(redemption.status, redemption.status),
-        }
-    return render(request, "member/done.html", context)
-
-
-@router.get("/m/redemptions/{redemption_id}/qr.png")
-def pickup_qr(request: Request, me: Me, redemption_id: RedemptionId) -> Response:
-    """The pickup code as a QR code the counter scans (only the member's own)."""
-    with reading(request) as session:
-        redemption = _own_redemption(session, me, redemption_id)
-    if not redemption.pickup_code:
-        raise RedemptionNotFoundError(f"redemption {redemption_id} has no pickup code")
-    return Response(qr_png(redemption.pickup_code), media_type="image/png")
+    row_id = member_write(request, work)
+    return RedirectResponse(f"/m/redemptions/{row_id}/done", status_code=303)

@@ -5,19 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from loyalty.rewards.models import Redemption, Reward
 from loyalty.tiers.service import TierSpec, tier_of
 from loyalty.web.i18n import N_
 
 Gettext = Any
 
 REDEMPTION_STATUSES = {
-    "pending": N_("To be picked up or sent"),
+    "pending": N_("Awaiting pickup"),
     "fulfilled": N_("Picked up"),
     "shipped": N_("Shipped"),
     "completed": N_("Completed"),
-    "cancelled": N_("Cancelled: points returned"),
-    "expired": N_("Not picked up in time: points returned"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Pickup expired"),
 }
+AWAITING_SHIPMENT = N_("Awaiting shipment")
+REDEMPTION_BADGES = {"pending": "warn", "fulfilled": "ok", "shipped": "ok", "completed": "ok"}
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -77,4 +80,36 @@ def entry_view(entry: dict[str, Any], stores: dict[str, str], locale: str) -> di
         "store": stores.get(entry.get("store_code") or "", entry.get("store_code") or ""),
         "at": parse_time(entry["occurred_at"]),
         "expires_at": parse_time(entry.get("expires_at")) if entry["kind"] == "earn" else None,
+    }
+
+
+def redemption_status(status: str, fulfilment: str) -> str:
+    """The status in the member's words: a pending delivery awaits shipment, not pickup."""
+    if status == "pending" and fulfilment == "delivery":
+        return AWAITING_SHIPMENT
+    return REDEMPTION_STATUSES.get(status, status)
+
+
+def redemption_view(
+    r: Redemption, reward: Reward | None, locale: str, store: str | None = None
+) -> dict[str, Any]:
+    """A redemption as the member's pages show it: what, when, the price and the status, and
+    what to do next (``store``: the name of the store to pick it up at)."""
+    return {
+        "id": r.id,
+        "label": localised(reward, locale) if reward else "",
+        "quantity": r.quantity,
+        "points": r.points,
+        "cash_due": r.cash_due,
+        "created_at": r.created_at,
+        "status": r.status,
+        "status_label": redemption_status(r.status, r.fulfilment),
+        "badge": REDEMPTION_BADGES.get(r.status, ""),
+        "pickup_code": r.pickup_code,
+        "pickup_until": r.pickup_until,
+        "verified_at": r.verified_at,
+        "store": store,
+        "address": r.address,
+        "tracking": r.tracking,
+        "coupon_code": r.coupon_code,
     }
