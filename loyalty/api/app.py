@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -47,7 +48,7 @@ def create_app(db: Database | None = None, clock: Callable[[], datetime] | None 
     problems.install(app)
 
     # Routes match in the order they are added, one by one: the cheapest and the busiest first.
-    @app.get("/healthz", tags=["meta"])
+    @app.get("/healthz", tags=["meta"], openapi_extra={"security": []})
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -70,5 +71,28 @@ def create_app(db: Database | None = None, clock: Callable[[], datetime] | None 
         app.include_router(router)
     web.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    _document_auth(app)
 
     return app
+
+
+def _document_auth(app: FastAPI) -> None:
+    """Declare the API key as the document's security scheme (the dependencies read the
+    header themselves), so /docs has an Authorize button and clients know what to send."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key from `loyalty apikeys create`",
+                }
+            }
+            schema["security"] = [{"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

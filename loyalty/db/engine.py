@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -145,3 +145,26 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def fetch_all(conn: Connection, statement: Executable, params: dict[str, Any]) -> list[Any]:
+    """Rows (plain tuples) of a prebuilt statement: on psycopg straight through the driver's
+    cursor with the SQL compiled once, half the CPU of a SQLAlchemy execution (which matters
+    for the hottest reads only); elsewhere as usual."""
+    if conn.dialect.name != "postgresql":
+        return [tuple(row) for row in conn.execute(statement, params)]
+    sql, defaults = _compiled(statement, conn.dialect)
+    with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(sql, {**defaults, **params})
+        return list(cur.fetchall())
+
+
+_COMPILED: dict[tuple[int, str], tuple[str, dict[str, Any]]] = {}
+
+
+def _compiled(statement: Executable, dialect: Any) -> tuple[str, dict[str, Any]]:
+    key = (id(statement), dialect.name)
+    if key not in _COMPILED:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        _COMPILED[key] = (str(compiled), dict(compiled.params))
+    return _COMPILED[key]

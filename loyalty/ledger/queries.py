@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Integer, Select, bindparam, case, func, select, true
 from sqlalchemy.orm import Session
 
+from loyalty.db.engine import fetch_all
 from loyalty.ledger.models import Entry, Lot
 from loyalty.members.models import Member
 from loyalty.members.service import MemberNotFoundError
@@ -38,15 +39,18 @@ def points_of(db: Session | Connection, program_id: int, member_id: int) -> dict
     The member's figures come joined to their next expiry dates (a row per date, or one row
     with no date), so the database answers both at once.
     """
-    rows = db.execute(_POINTS, {"member_id": member_id, "program_id": program_id}).all()
+    conn = db.connection() if isinstance(db, Session) else db
+    rows = fetch_all(conn, _POINTS, {"member_id": member_id, "program_id": program_id})
     if not rows:
         raise MemberNotFoundError(f"member {member_id} does not exist")
-    first = rows[0]
+    first, at, points = rows[0], len(BALANCE_FIELDS), len(BALANCE_FIELDS) + 1
     return {
         "member_id": member_id,
         **{name: first[i] for i, name in enumerate(BALANCE_FIELDS)},
         "expiring": [
-            {"points": int(r.points), "expires_at": r.at.isoformat()} for r in rows if r.points
+            {"points": int(r[points]), "expires_at": r[at].astimezone(UTC).isoformat()}
+            for r in rows
+            if r[points]
         ],
     }
 
