@@ -42,6 +42,16 @@ class Member(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "member_no"),
         UniqueConstraint("program_id", "referral_code"),
+        # Name prefix search (the console's search box); pattern ops so LIKE 'x%' uses it
+        # whatever the database's collation.
+        Index(
+            "ix_members_program_name",
+            "program_id",
+            "name",
+            postgresql_ops={"name": "varchar_pattern_ops"},
+        ),
+        # Members per tier (the dashboard) without reading every member row.
+        Index("ix_members_program_status_tier", "program_id", "status", "tier_code"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -81,6 +91,8 @@ class Identifier(Base):
     __table_args__ = (
         UniqueConstraint("program_id", "type", "value"),
         Index("ix_member_identifiers_member", "member_id"),
+        # A bare value typed in a search box, whatever its type.
+        Index("ix_member_identifiers_program_value", "program_id", "value"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from loyalty.errors import LoyaltyError
@@ -89,6 +89,15 @@ def exact_matches(
     return found
 
 
+def _name_starts(text: str) -> ColumnElement[bool]:
+    """Names starting with ``text``: case-blind for letters that have case; for Chinese (no
+    case) a plain LIKE, which the name index serves."""
+    pattern = _escape_like(text) + "%"
+    if text.lower() == text.upper():
+        return Member.name.like(pattern, escape="\\")
+    return Member.name.ilike(pattern, escape="\\")
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -117,7 +126,7 @@ def search(
         .limit(limit)
     )
     if text:
-        prefix = Member.name.ilike(_escape_like(text) + "%", escape="\\")
+        prefix = _name_starts(text)
         stmt = stmt.where(or_(Member.id.in_(list(exact)), prefix) if exact else prefix)
     if before is not None:
         stmt = stmt.where(Member.id < before)
