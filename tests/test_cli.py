@@ -103,6 +103,9 @@ def test_rules_and_tiers_from_the_shell(cli, tmp_path):
     )
     run("tiers", "set", str(tier))
     assert "银卡" in run("tiers", "list").output
+    assert "base tier cannot be deleted" in run("tiers", "delete", "base", code=1).output
+    assert "Tier silver (银卡) deleted." in run("tiers", "delete", "silver").output
+    assert "银卡" not in run("tiers", "list").output
 
 
 def test_the_first_owner_is_made_on_the_command_line_and_can_sign_in(cli):

@@ -426,3 +426,89 @@ def test_a_change_without_the_csrf_token_is_refused(app, session, api):
     hq.csrf = "forged"
     assert hq.post(f"/console/rewards/{tea['id']}/shelf").status_code == 403
     assert api.get(f"/v1/rewards/{tea['id']}").json()["status"] == "on"
+
+
+def test_hq_changes_a_coupon_template_and_coupons_already_issued_keep_their_terms(
+    app, session, api
+):
+    api.store("SH001")
+    api.store("BJ001")
+    template = api.ok(
+        "/v1/coupon-templates",
+        {
+            "name": "满50减10",
+            "kind": "amount_off",
+            "amount_off": 1000,
+            "min_spend": 5000,
+            "valid_days": 30,
+            "store_groups": ["east"],
+        },
+        201,
+    )
+    member = api.member(phone="13800138000")
+    body = {"template_id": template["id"], "member_id": member["id"], "issue_id": "old"}
+    old = api.ok("/v1/coupons", body, 201)
+    hq = signed_in(app, session, "hq")
+    form = hq.get(f"/console/coupons/templates/{template['id']}")
+    assert form.status_code == 200 and "编辑优惠券模板" in form.text
+    assert 'value="10.00"' in form.text and 'value="50.00"' in form.text
+    assert "已发放的 1 张优惠券保持发放时的优惠条件和有效期不变" in form.text
+    changed = hq.post(
+        f"/console/coupons/templates/{template['id']}",
+        {
+            "name": "满80减20",
+            "kind": "amount_off",
+            "amount_off": "20",
+            "min_spend": "80",
+            "valid_days": "7",
+            "store_codes": "SH001",
+        },
+    )
+    assert changed.status_code == 303 and changed.headers["location"].endswith("done=edited")
+    row = session.get(CouponTemplate, template["id"])
+    session.refresh(row)
+    assert (row.name, row.amount_off, row.min_spend, row.valid_days) == ("满80减20", 2000, 8000, 7)
+    assert row.store_codes == ["SH001"] and row.store_groups == ["east"]  # not on the form: kept
+    assert row.active is True
+    [entry] = audited(session, "coupon_template.update")
+    assert entry.target_id == str(template["id"]) and entry.details["name"] == "满80减20"
+
+    # The coupon issued before keeps ¥10 off ¥50 for 30 days; a new one gets ¥20 off ¥80.
+    kept = api.post(f"/v1/coupons/{old['code']}/validate", {"amount": 6000}).json()
+    assert kept["applies"] is True and kept["discount"] == 1000
+    assert old["valid_until"] == api.get(f"/v1/coupons/{old['code']}").json()["valid_until"]
+    body["issue_id"] = "new"
+    new = api.ok("/v1/coupons", body, 201)
+    assert (
+        api.post(f"/v1/coupons/{new['code']}/validate", {"amount": 6000}).json()["applies"] is False
+    )
+
+
+def test_a_bad_change_to_a_coupon_template_is_refused_and_changes_nothing(app, session, api):
+    template = api.ok(
+        "/v1/coupon-templates",
+        {"name": "九折", "kind": "percent_off", "percent_off": 10, "valid_days": 30},
+        201,
+    )
+    hq = signed_in(app, session, "hq")
+    hq.get(f"/console/coupons/templates/{template['id']}")
+    bad = hq.post(
+        f"/console/coupons/templates/{template['id']}",
+        {"name": "九折", "kind": "percent_off", "percent_off": "10"},
+    )
+    assert bad.status_code == 422 and "有效天数" in bad.text
+    unknown = hq.post(
+        f"/console/coupons/templates/{template['id']}",
+        {
+            **{"name": "九折", "kind": "percent_off", "percent_off": "10", "valid_days": "30"},
+            "store_codes": "NOPE",
+        },
+    )
+    assert unknown.status_code == 422
+    row = session.get(CouponTemplate, template["id"])
+    session.refresh(row)
+    assert (row.valid_days, row.store_codes) == (30, [])
+    assert audited(session, "coupon_template.update") == []
+    analyst = signed_in(app, session, "analyst")
+    assert analyst.get(f"/console/coupons/templates/{template['id']}").status_code == 403
+    assert analyst.post(f"/console/coupons/templates/{template['id']}", {}).status_code == 403

@@ -390,3 +390,64 @@ def test_an_analyst_sees_tiers_but_cannot_change_them(app, session):
     assert b.get("/console/tiers/new").status_code == 403
     assert b.post("/console/tiers/new", SILVER).status_code == 403
     assert session.scalar(select(func.count()).select_from(Tier)) == 0
+
+
+def test_an_operator_deletes_a_tier_nobody_holds_after_confirming(app, session):
+    b = operator(app, session)
+    b.get("/console/tiers/new")
+    b.post("/console/tiers/new", SILVER)
+    form = b.get("/console/tiers/silver")
+    assert 'action="/console/tiers/silver/delete"' in form.text and "data-confirm" in form.text
+    assert "确定删除等级“银卡”吗" in form.text
+    r = b.post("/console/tiers/silver/delete")
+    assert r.status_code == 303 and r.headers["location"] == "/console/tiers?deleted=silver"
+    assert session.scalar(select(Tier).where(Tier.code == "silver")) is None
+    page = b.get(r.headers["location"])
+    assert "等级 silver 已删除" in page.text and 'id="tier-silver"' not in page.text
+    [entry] = audit(session, "tier.delete")
+    assert (entry.target_type, entry.target_id) == ("tier", "silver")
+
+
+def test_a_tier_members_hold_or_a_rule_names_is_not_deleted_and_the_page_says_why(
+    app, session, api
+):
+    b = operator(app, session)
+    b.get("/console/tiers/new")
+    b.post("/console/tiers/new", SILVER)
+    api.order(api.member()["id"], 100_000, START)
+    b.get("/console/tiers/silver")
+    held = b.post("/console/tiers/silver/delete")
+    assert held.status_code == 409
+    assert "等级未删除" in held.text and "有 1 位会员处于该等级" in held.text
+
+    b.get("/console/tiers/new")
+    b.post("/console/tiers/new", {**SILVER, "code": "gold", "name": "金卡", "rank": "2"})
+    api.ok(
+        "/v1/rules",
+        {"name": "金卡加赠", "kind": "bonus", "points": 50, "conditions": {"tiers": ["gold"]}},
+        201,
+    )
+    b.get("/console/tiers/gold")
+    named = b.post("/console/tiers/gold/delete")
+    assert named.status_code == 409 and "金卡加赠" in named.text
+    assert session.scalar(select(func.count()).select_from(Tier)) == 2
+    assert audit(session, "tier.delete") == []
+
+
+def test_an_analyst_cannot_delete_a_tier_nor_sees_the_button(app, session):
+    hq = operator(app, session)
+    hq.get("/console/tiers/new")
+    hq.post("/console/tiers/new", SILVER)
+    b = operator(app, session, "analyst")
+    assert "tier-delete-button" not in b.get("/console/tiers/silver").text
+    assert b.post("/console/tiers/silver/delete").status_code == 403
+    assert session.scalar(select(Tier).where(Tier.code == "silver")) is not None
+
+
+def test_a_tier_delete_without_the_csrf_token_is_refused(app, session):
+    b = operator(app, session)
+    b.get("/console/tiers/new")
+    b.post("/console/tiers/new", SILVER)
+    b.csrf = "forged"
+    assert b.post("/console/tiers/silver/delete").status_code == 403
+    assert session.scalar(select(Tier).where(Tier.code == "silver")) is not None

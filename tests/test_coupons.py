@@ -391,3 +391,16 @@ def test_ten_parallel_redemptions_of_one_code_give_exactly_one_success(live_api,
 
 def _events(session: Session, topic: str) -> int:
     return len(session.scalars(select(OutboxEvent.id).where(OutboxEvent.topic == topic)).all())
+
+
+def test_a_template_changed_through_the_api_leaves_issued_coupons_their_terms(api):
+    _, code = coupon_for(api)
+    t_id = api.get(f"/v1/coupons/{code}").json()["template_id"]
+    r = api.client.patch(
+        f"/v1/coupon-templates/{t_id}",
+        json={"amount_off": 3000, "min_spend": 10000, "valid_days": 1},
+        headers=api.headers,
+    )
+    assert r.status_code == 200 and r.json()["amount_off"] == 3000
+    still = api.post(f"/v1/coupons/{code}/validate", {"amount": 6000}).json()
+    assert still["applies"] is True and still["discount"] == 1_000  # ¥10 off ¥50, as issued

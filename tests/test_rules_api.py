@@ -283,3 +283,82 @@ def test_a_rule_for_a_segment_of_members(api):
     assert api.order(other["id"], 1_000, THURSDAY)["points"]["awarded"] == 10
     api.client.delete(f"/v1/members/{vip['id']}/tags/vip", headers=api.headers)
     assert api.order(vip["id"], 1_000, THURSDAY)["points"]["awarded"] == 10
+
+
+SILVER_TIER = {
+    "name": "银卡",
+    "rank": 1,
+    "metric": "spend",
+    "threshold": 200_000,
+    "window_days": 30,
+    "multiplier": "1.2",
+}
+
+
+def delete_tier(api, code):
+    return api.client.delete(f"/v1/tiers/{code}", headers=api.headers)
+
+
+def test_a_tier_nobody_holds_is_deleted_and_the_ladder_forgets_it(api):
+    api.client.put("/v1/tiers/silver", headers=api.headers, json=SILVER_TIER)
+    gone = delete_tier(api, "silver")
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["code"] == "silver" and gone.json()["deleted"] is True
+    assert [t["code"] for t in api.get("/v1/tiers").json()] == ["base"]
+    member = api.member()
+    api.order(member["id"], 300_000, START)  # would have made silver: the new ladder is used
+    assert api.get(f"/v1/members/{member['id']}").json()["tier"]["code"] == "base"
+    again = delete_tier(api, "silver")
+    assert again.status_code == 404 and again.json()["code"] == "tier_not_found"
+
+
+def test_the_base_tier_cannot_be_deleted(api):
+    r = delete_tier(api, "base")
+    assert r.status_code == 409 and r.json()["code"] == "tier_is_base"
+
+
+def test_a_tier_members_hold_is_kept_and_says_how_many(api):
+    api.client.put("/v1/tiers/silver", headers=api.headers, json=SILVER_TIER)
+    for _ in range(2):
+        api.order(api.member()["id"], 200_000, START)
+    r = delete_tier(api, "silver")
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "tier_in_use" and r.json()["members"] == 2
+    assert "2 members" in r.json()["detail"]
+    assert [t["code"] for t in api.get("/v1/tiers").json()] == ["base", "silver"]
+
+
+def test_a_tier_a_rule_names_is_kept_and_the_rules_are_named(api):
+    api.client.put("/v1/tiers/silver", headers=api.headers, json=SILVER_TIER)
+    rule = api.ok(
+        "/v1/rules",
+        {**WEDNESDAY_DOUBLE, "name": "银卡周三双倍", "conditions": {"tiers": ["silver"]}},
+        201,
+    )
+    off = api.client.patch(
+        f"/v1/rules/{rule['id']}", json={"status": "disabled"}, headers=api.headers
+    )
+    assert off.status_code == 200 and off.json()["status"] == "disabled"
+    r = delete_tier(api, "silver")  # a disabled rule counts: it could be switched back on
+    assert r.status_code == 409 and r.json()["code"] == "tier_in_use_by_rules"
+    assert r.json()["rules"] == [{"id": rule["id"], "name": "银卡周三双倍"}]
+    assert "银卡周三双倍" in r.json()["detail"]
+
+
+def test_deleting_a_tier_keeps_the_members_tier_history(api, db, session):
+    api.client.put("/v1/tiers/silver", headers=api.headers, json=SILVER_TIER)
+    member = api.member()
+    api.order(member["id"], 200_000, START)
+    evaluate_tiers(db.transaction, START + timedelta(days=45), START)  # back down to base
+    assert delete_tier(api, "silver").status_code == 200
+    history = api.get(f"/v1/members/{member['id']}/tier").json()["history"]
+    assert [(h["from"], h["to"]) for h in history] == [("base", "silver"), ("silver", "base")]
+
+
+def test_only_an_admin_key_deletes_a_tier(api, session):
+    from tests.factories import Api, key_for
+
+    api.client.put("/v1/tiers/silver", headers=api.headers, json=SILVER_TIER)
+    reader = Api(api.client, key_for(session, "readonly"))
+    assert reader.client.delete("/v1/tiers/silver", headers=reader.headers).status_code == 403
+    assert len(api.get("/v1/tiers").json()) == 2

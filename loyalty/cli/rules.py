@@ -16,7 +16,7 @@ from loyalty.money import yuan
 from loyalty.programs.service import get_program
 from loyalty.rules.backtest import backtest
 from loyalty.rules.service import create_rule, get_rule, list_rules, spec_of, update_rule
-from loyalty.tiers.service import program_tiers, save_tier
+from loyalty.tiers.service import delete_tier, program_tiers, save_tier
 
 rules_app = typer.Typer(help="Earning rules.", no_args_is_help=True)
 tiers_app = typer.Typer(help="Tier levels.", no_args_is_help=True)
@@ -163,4 +163,17 @@ def tiers_set(
         if isinstance(exc, KeyError):
             console.print(f"[red]Missing field {exc}[/red]")
             raise typer.Exit(2) from exc
+        raise _fail(exc) from exc
+
+
+@tiers_app.command("delete")
+def tiers_delete(code: Annotated[str, typer.Argument(help="The tier's code, e.g. silver")]) -> None:
+    """Delete a tier nobody holds and no earning rule names (the base tier stays)."""
+    db = open_db()
+    try:
+        with db.transaction() as session:
+            program = get_program(session, default_program_id(db))
+            tier = delete_tier(session, program, code)
+            console.print(f"Tier {tier.code} ({tier.name}) deleted.")
+    except LoyaltyError as exc:
         raise _fail(exc) from exc

@@ -15,7 +15,14 @@ from loyalty.api.responses import json_response
 from loyalty.api.schemas import Code, Input, problems
 from loyalty.members.service import get_member
 from loyalty.programs.service import get_program
-from loyalty.tiers.service import history, program_tiers, progress, save_tier, tier_json
+from loyalty.tiers.service import (
+    delete_tier,
+    history,
+    program_tiers,
+    progress,
+    save_tier,
+    tier_json,
+)
 
 router = APIRouter(tags=["tiers"])
 
@@ -53,6 +60,24 @@ def put_tier(
         return 200, tier_json(tier)
 
     return mutate(request, principal, idempotency_key, body.model_dump(mode="json"), work)
+
+
+@router.delete("/v1/tiers/{code}", responses=problems(404))
+def remove_tier(
+    code: Annotated[Code, Path()],
+    request: Request,
+    principal: Admin,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Delete a tier. Refused with 409 ``tier_is_base`` for the base tier, ``tier_in_use``
+    while members hold it (``members``: how many) and ``tier_in_use_by_rules`` while earning
+    rules name it (``rules``). Members' tier history keeps the code."""
+
+    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        program = get_program(session, principal.program_id)
+        return 200, {**tier_json(delete_tier(session, program, code)), "deleted": True}
+
+    return mutate(request, principal, idempotency_key, ["delete", code], work)
 
 
 @router.get("/v1/tiers", responses=problems())

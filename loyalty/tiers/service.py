@@ -18,6 +18,7 @@ from loyalty.money import yuan
 from loyalty.notifications.outbox import emit_many
 from loyalty.orders.models import Order
 from loyalty.programs.models import Program
+from loyalty.rules.models import Rule
 from loyalty.rules.service import touch
 from loyalty.tiers.models import METRICS, Tier, TierChange
 
@@ -37,6 +38,21 @@ class InvalidTierError(InvalidRequestError):
 class TierCodeTakenError(ConflictError):
     code = "tier_code_taken"
     title = "Tier code already exists"
+
+
+class TierIsBaseError(ConflictError):
+    code = "tier_is_base"
+    title = "The base tier cannot be deleted"
+
+
+class TierInUseError(ConflictError):
+    code = "tier_in_use"
+    title = "Members hold this tier"
+
+
+class TierInUseByRulesError(ConflictError):
+    code = "tier_in_use_by_rules"
+    title = "Earning rules name this tier"
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,53 @@ def save_tier(session: Session, program: Program, data: dict[str, Any], now: dat
     _check_ladder(session, program.id, tier)
     touch(program)
     return tier
+
+
+def delete_tier(session: Session, program: Program, code: str) -> TierSpec:
+    """Remove a tier nobody holds and no rule names; tier history keeps its code.
+
+    Refused (409) for the base tier, for a tier members hold (``members`` in the problem) and
+    for a tier earning rules name in their conditions, enabled or not (``rules``: their ids
+    and names), since a rule switched back on would otherwise silently match nobody.
+    """
+    if code == BASE:
+        raise TierIsBaseError("'base' is the built-in tier every member starts at")
+    tier = session.scalar(select(Tier).where(Tier.program_id == program.id, Tier.code == code))
+    if tier is None:
+        raise TierNotFoundError(f"tier {code!r} does not exist")
+    holders = tier_holders(session, program.id, code)
+    if holders:
+        raise TierInUseError(f"{holders} members hold tier {code!r}", members=holders)
+    rules = rules_naming_tier(session, program.id, code)
+    if rules:
+        names = ", ".join(f"{r.id} ({r.name})" for r in rules)
+        raise TierInUseByRulesError(
+            f"rules naming tier {code!r}: {names}",
+            rules=[{"id": r.id, "name": r.name} for r in rules],
+        )
+    spec = _spec(tier)
+    session.delete(tier)
+    session.flush()
+    touch(program)
+    return spec
+
+
+def tier_holders(session: Session, program_id: int, code: str) -> int:
+    """Members (merged accounts aside) who hold the tier now."""
+    count = session.scalar(
+        select(func.count()).where(
+            Member.program_id == program_id, Member.tier_code == code, Member.status != "merged"
+        )
+    )
+    return int(count or 0)
+
+
+def rules_naming_tier(session: Session, program_id: int, code: str) -> list[Rule]:
+    """Earning rules, enabled or not, whose conditions name the tier."""
+    rules = session.scalars(select(Rule).where(Rule.program_id == program_id).order_by(Rule.id))
+    return [
+        r for r in rules if code in ((r.definition or {}).get("conditions") or {}).get("tiers", ())
+    ]
 
 
 def _check_ladder(session: Session, program_id: int, tier: Tier) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,12 +21,14 @@ from starlette.concurrency import run_in_threadpool
 from loyalty.api.deps import now_factory, reading
 from loyalty.coupons import service
 from loyalty.coupons.listing import CouponFilter, CouponRow, all_coupons, coupons, segment_choices
+from loyalty.coupons.models import CouponTemplate
 from loyalty.coupons.queries import coupon_report, effective_status
 from loyalty.coupons.schemas import TemplateIn
 from loyalty.coupons.templates import (
     create_template,
     get_template,
     list_templates,
+    template_fields,
     update_template,
 )
 from loyalty.errors import InvalidRequestError, LoyaltyError, PermissionDeniedError
@@ -37,6 +40,7 @@ from loyalty.web.console.mall_forms import (
     FormReader,
     all_stores,
     day_range,
+    local_value,
     mask_phone,
     zone_of,
 )
@@ -77,6 +81,24 @@ TERMS_PROBLEMS = {
 }
 
 
+# The template fields the form edits; the others (store groups, issuing on or off) it keeps.
+FORM_FIELDS = (
+    "name",
+    "name_en",
+    "kind",
+    "amount_off",
+    "percent_off",
+    "max_discount",
+    "min_spend",
+    "valid_days",
+    "valid_from",
+    "valid_until",
+    "store_codes",
+    "categories",
+    "issue_limit",
+)
+
+
 # --- templates -------------------------------------------------------------------------------
 
 
@@ -106,42 +128,119 @@ def _template_form(
     values: dict[str, Any],
     errors: dict[str, str],
     status: int = 200,
+    template_id: int | None = None,
 ) -> Response:
     with reading(request) as session:
         stores = all_stores(session, who.program_id)
-    context = {"values": values, "errors": errors, "stores": stores}
+        template = get_template(session, who.program_id, template_id) if template_id else None
+        issued = template.issued_count if template else 0
+    context = {
+        "values": values,
+        "errors": errors,
+        "stores": stores,
+        "template_id": template_id,
+        "issued": issued,
+    }
     return render(request, "console/coupons_template_form.html", context, status_code=status)
 
 
 @router.post("/console/coupons/templates")
 async def create(request: Request, who: Editor) -> Response:
     form = await request.form()
-    return await run_in_threadpool(_create, request, who, form)
+    return await run_in_threadpool(_save, request, who, form, None)
 
 
-def _create(request: Request, who: ConsoleIdentity, form: Any) -> Response:
+@router.get("/console/coupons/templates/{template_id}")
+def edit_template(request: Request, who: Editor, template_id: TemplateId) -> Response:
+    with reading(request) as session:
+        template = get_template(session, who.program_id, template_id)
+        values = _values_of(template, zone_of(request))
+    return _template_form(request, who, values, {}, template_id=template_id)
+
+
+@router.post("/console/coupons/templates/{template_id}")
+async def change(request: Request, who: Editor, template_id: TemplateId) -> Response:
+    """Change a template's terms; coupons already issued keep the terms and validity they
+    were issued with (each coupon holds its own copy)."""
+    form = await request.form()
+    return await run_in_threadpool(_save, request, who, form, template_id)
+
+
+def _save(request: Request, who: ConsoleIdentity, form: Any, template_id: int | None) -> Response:
     reader = FormReader(form, zone_of(request))
-    fields = _read_terms(reader)
+    typed = _read_terms(reader)
     echo = {**dict(form), "store_codes": form.getlist("store_codes")}
     if reader.errors:
-        return _template_form(request, who, echo, reader.errors, 422)
-    try:
-        terms = TemplateIn.model_validate(fields).fields()
-    except ValidationError as exc:
-        return _template_form(request, who, echo, _problems(exc), 422)
+        return _template_form(request, who, echo, reader.errors, 422, template_id)
+
+    def work(session: Session, now: datetime) -> CouponTemplate:
+        if template_id is None:
+            return create_template(session, who.program_id, _validated(typed), now)
+        template = get_template(session, who.program_id, template_id)
+        # Fields the form does not show (store groups, issuing on or off) stay as they are.
+        kept = {**template_fields(template), **dict.fromkeys(FORM_FIELDS), **typed}
+        return update_template(session, template, _validated(kept), now)
+
+    action = "coupon_template.create" if template_id is None else "coupon_template.update"
     try:
         console_write(
             request,
             who,
-            "coupon_template.create",
-            lambda session, now: create_template(session, who.program_id, terms, now),
+            action,
+            work,
             lambda t: ("coupon_template", t.id),
-            name=terms["name"],
+            name=typed.get("name"),
         )
+    except TermsError as exc:
+        return _template_form(request, who, echo, _problems(exc.problem), 422, template_id)
     except LoyaltyError as exc:
         errors = {"_form": translate(request, exc.title) + ": " + exc.detail}
-        return _template_form(request, who, echo, errors, exc.status)
-    return RedirectResponse("/console/coupons?done=template", status_code=303)
+        return _template_form(request, who, echo, errors, exc.status, template_id)
+    done = "template" if template_id is None else "edited"
+    return RedirectResponse(f"/console/coupons?done={done}", status_code=303)
+
+
+class TermsError(Exception):
+    """The form's terms, each readable, do not hold together (as ``TemplateIn`` says); the
+    change is rolled back and the form shown again."""
+
+    def __init__(self, problem: ValidationError) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _validated(fields: dict[str, Any]) -> dict[str, Any]:
+    """The terms checked by the API's own ``TemplateIn``, for a new template or a change."""
+    try:
+        return TemplateIn.model_validate(fields).fields()
+    except ValidationError as exc:
+        raise TermsError(exc) from exc
+
+
+def _values_of(template: CouponTemplate, zone: ZoneInfo) -> dict[str, Any]:
+    """The form's values for a template: money in yuan, times in local time."""
+
+    def yuan(fen: int | None) -> str:
+        return "" if fen is None else f"{fen // 100}.{fen % 100:02d}"
+
+    def plain(value: int | None) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "name": template.name,
+        "name_en": template.name_en or "",
+        "kind": template.kind,
+        "amount_off": yuan(template.amount_off),
+        "percent_off": plain(template.percent_off),
+        "max_discount": yuan(template.max_discount),
+        "min_spend": yuan(template.min_spend) if template.min_spend else "",
+        "valid_days": plain(template.valid_days),
+        "valid_from": local_value(template.valid_from, zone),
+        "valid_until": local_value(template.valid_until, zone),
+        "issue_limit": plain(template.issue_limit),
+        "categories": ", ".join(template.categories or ()),
+        "store_codes": list(template.store_codes or ()),
+    }
 
 
 def _read_terms(f: FormReader) -> dict[str, Any]:

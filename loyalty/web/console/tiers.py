@@ -1,5 +1,6 @@
 """Console: the tier ladder (thresholds, windows, benefits, members in each) and a form to add
-or change a tier, checked like the API checks it and audited as ``tier.save``."""
+or change a tier, checked like the API checks it and audited as ``tier.save``; deleting a tier
+nobody holds is audited as ``tier.delete``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from loyalty.api.deps import reading
-from loyalty.errors import PermissionDeniedError
+from loyalty.errors import LoyaltyError, PermissionDeniedError
 from loyalty.programs.models import Program
 from loyalty.programs.service import get_program
 from loyalty.rules.engine import factor_text
@@ -28,8 +29,11 @@ from loyalty.tiers.service import (
     BASE,
     InvalidTierError,
     TierCodeTakenError,
+    TierInUseByRulesError,
+    TierInUseError,
     TierNotFoundError,
     TierSpec,
+    delete_tier,
     program_tiers,
     save_tier,
 )
@@ -92,6 +96,7 @@ def tiers_page(
     request: Request,
     who: Viewer,
     fmt: Annotated[str | None, Query(alias="format", max_length=8)] = None,
+    deleted: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     with reading(request) as session:
         program = get_program(session, who.program_id)
@@ -109,6 +114,7 @@ def tiers_page(
         "policy": policy,
         "metrics": METRICS,
         "described": {t.code: describe_tier(t, _) for t in ladder},
+        "deleted": deleted,
     }
     return render(request, "console/tiers.html", context)
 
@@ -222,6 +228,40 @@ async def change_tier(request: Request, who: Editor, code: TierCode) -> Response
         tier = _tier(session, who.program_id, code)
     values = {**_values(form), "code": tier.code}
     return await run_in_threadpool(_save, request, who, values, tier)
+
+
+@router.post("/console/tiers/{code}/delete", include_in_schema=False)
+def remove_tier(request: Request, who: Editor, code: TierCode) -> Response:
+    """Delete a tier nobody holds and no rule names; otherwise say why on the tier's page."""
+    with reading(request) as session:
+        tier = _tier(session, who.program_id, code)
+
+    def work(session: Session, now: datetime) -> str:
+        return delete_tier(session, get_program(session, who.program_id), code).code
+
+    try:
+        console_write(request, who, "tier.delete", work, target=lambda c: ("tier", c))
+    except LoyaltyError as exc:
+        refusal = delete_refusal(exc, gettext_of(request))
+        return tier_form(request, who, _values_of(tier), tier, status=exc.status, refusal=refusal)
+    return RedirectResponse(f"/console/tiers?deleted={code}", status_code=303)
+
+
+def delete_refusal(exc: LoyaltyError, _: Gettext) -> str:
+    """Why a tier cannot be deleted, in the operator's words."""
+    if isinstance(exc, TierInUseError):
+        return _(
+            "%(count)s members hold this tier; it can be deleted once no member holds it.",
+            count=exc.extra.get("members", 0),
+        )
+    if isinstance(exc, TierInUseByRulesError):
+        names = "、".join(str(r["name"]) for r in exc.extra.get("rules", ()))
+        return _(
+            "Earning rules name this tier in their conditions: %(rules)s. "
+            "Take the tier out of those rules first.",
+            rules=names,
+        )
+    return _(exc.title)
 
 
 def _tier(session: Session, program_id: int, code: str) -> Tier:
@@ -360,10 +400,12 @@ def tier_form(
     errors: dict[str, str] | None = None,
     status: int = 200,
     saved: bool = False,
+    refusal: str | None = None,
 ) -> Response:
     with reading(request) as session:
         ladder = program_tiers(session, get_program(session, who.program_id))
     context = {
+        "refusal": refusal,
         "tier": tier,
         "v": values,
         "errors": errors or {},
