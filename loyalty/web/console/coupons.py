@@ -25,6 +25,7 @@ from loyalty.coupons.models import CouponTemplate
 from loyalty.coupons.queries import coupon_report, effective_status
 from loyalty.coupons.schemas import TemplateIn
 from loyalty.coupons.templates import (
+    FIELDS,
     create_template,
     get_template,
     list_templates,
@@ -82,21 +83,7 @@ TERMS_PROBLEMS = {
 
 
 # The template fields the form edits; the others (store groups, issuing on or off) it keeps.
-FORM_FIELDS = (
-    "name",
-    "name_en",
-    "kind",
-    "amount_off",
-    "percent_off",
-    "max_discount",
-    "min_spend",
-    "valid_days",
-    "valid_from",
-    "valid_until",
-    "store_codes",
-    "categories",
-    "issue_limit",
-)
+FORM_FIELDS = tuple(f for f in FIELDS if f not in ("store_groups", "active"))
 
 
 # --- templates -------------------------------------------------------------------------------
