@@ -27,20 +27,36 @@ from tests.browser.pages import (
 WIDTHS = {"phone": PHONE, "laptop": LAPTOP}
 
 
+_RANKED: dict[str, list[int]] = {}
+# Members the other browser tests sign in are the richest at their stores; these pages take
+# members further down, so no phone asks for a second code within its one-a-minute limit.
+MEMBER_RANKS = 20
+
+
+def _ranked(site) -> list[int]:
+    """Active members with a phone, richest first, as the demo built them: worked out once,
+    so a redemption made by one test does not move another test onto the same member."""
+    if site.url not in _RANKED:
+        with site.db.reader() as session:
+            _RANKED[site.url] = list(
+                session.scalars(
+                    select(Member.id)
+                    .where(Member.phone.is_not(None), Member.status == "active")
+                    .order_by(Member.points_available.desc(), Member.id)
+                    .limit(MEMBER_RANKS + 10)
+                )
+            )
+    return _RANKED[site.url]
+
+
 def _ids(site, rank: int = 1) -> dict[str, object]:
-    """Ids to visit; the member is the ``rank``-th richest (each test signs in its own, as
-    a phone may ask for one code a minute)."""
+    """Ids to visit; the member is the ``rank``-th richest of the demo as built (each test
+    signs in its own, as a phone may ask for one code a minute)."""
     with site.db.reader() as session:
-        busiest = session.scalars(
-            select(Member)
-            .where(Member.phone.is_not(None), Member.status == "active")
-            .order_by(Member.points_available.desc(), Member.id)
-            .offset(rank)
-            .limit(1)
-        ).one()
+        member = session.get(Member, _ranked(site)[rank])
         return {
-            "member": busiest.id,
-            "phone": busiest.phone,
+            "member": member.id,
+            "phone": member.phone,
             "rule": session.scalar(select(func.min(Rule.id))),
             "reward": session.scalar(select(func.min(Reward.id))),
             "lottery": session.scalar(select(func.min(Lottery.id))),
@@ -140,7 +156,7 @@ def test_every_member_page(chromium, site, shots, width):
     page.goto(f"{site.url}/m/login")
     page.screenshot(path=str(shots / f"member-login-{width}.png"), full_page=True)
     assert blocking(axe_violations(page)) == []
-    ids = _ids(site, rank=1 + list(WIDTHS).index(width))
+    ids = _ids(site, rank=MEMBER_RANKS + list(WIDTHS).index(width))
     ids["redemption"] = _redemption_of(site, ids["member"])
     member_sign_in(page, site.url, str(ids["phone"]))
     assert _visit(page, site, shots, width, member_pages(ids)) == {}
