@@ -149,3 +149,37 @@ def test_ledger_history_is_paginated_newest_first(api):
     assert seen == [f"PG-{i}" for i in reversed(range(7))]
     bad = api.get(f"/v1/members/{member['id']}/ledger", params={"cursor": "garbage!"})
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_cursor"
+
+
+def test_a_merge_hands_the_survivor_the_coupons_pickups_draws_addresses_and_tags(api, session):
+    """One person, two accounts: nothing they own stays behind on the merged one."""
+    from tests.test_coupons import issue, template
+    from tests.test_points_mall import _redeem, _reward
+
+    api.store("SH001")
+    a, b = api.member(), api.member()
+    api.order(b["id"], 80_000, START)
+    coupon = issue(api, template(api)["id"], b["id"]).json()
+    pickup = _redeem(api, b, _reward(api), store_code="SH001").json()
+    for member, tag in ((a, "vip"), (b, "vip"), (b, "tea_lover")):
+        put = api.client.put(f"/v1/members/{member['id']}/tags/{tag}", headers=api.headers)
+        assert put.status_code == 200, put.text
+    address = {"recipient": "王芳", "phone": "13800138000", "region": "上海市"}
+    address["detail"] = "静安路 1 号"
+    api.post(f"/v1/members/{a['id']}/addresses", address)
+    api.post(f"/v1/members/{b['id']}/addresses", {**address, "detail": "长宁路 2 号"})
+
+    merged = api.post(f"/v1/members/{a['id']}/merge", {"source_member_id": b["id"]})
+    assert merged.status_code == 200, merged.text
+
+    coupons = api.get(f"/v1/members/{a['id']}/coupons").json()["items"]
+    assert [c["code"] for c in coupons] == [coupon["code"]]
+    assert api.get(f"/v1/redemptions/{pickup['redemption_id']}").json()["member_id"] == a["id"]
+    assert api.get(f"/v1/members/{a['id']}").json()["tags"] == ["tea_lover", "vip"]
+    addresses = api.get(f"/v1/members/{a['id']}/addresses").json()
+    assert sorted((x["detail"], x["is_default"]) for x in addresses) == [
+        ("长宁路 2 号", False),
+        ("静安路 1 号", True),
+    ]
+    assert api.points(a["id"])["available"] == 800 - 500
+    assert_balanced(session)

@@ -10,12 +10,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from loyalty.coupons.models import Coupon
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.ledger.service import move_points
+from loyalty.lotteries.models import LotteryDraw
 from loyalty.members.identifiers import normalise_identifier, normalise_phone
 from loyalty.members.models import Identifier, Member, MemberTag
 from loyalty.notifications.outbox import emit
 from loyalty.orders.models import Order
+from loyalty.rewards.models import Address, Redemption
 from loyalty.stores.service import resolve_store
 from loyalty.wallet.journal import move_wallet
 
@@ -270,8 +273,9 @@ def merge(
     now: datetime,
     actor: str | None,
 ) -> Member:
-    """Fold ``source`` into ``survivor``: points, lots, holds, orders, identifiers, history
-    and stored value."""
+    """Fold ``source`` into ``survivor``: points, lots, holds, orders, identifiers, history,
+    stored value, and what the person owns besides (coupons, redemptions with pickups still
+    to collect, lottery draws, delivery addresses, tags)."""
     if survivor_id == source_id:
         raise InvalidMergeError("a member cannot be merged into itself")
     first, second = sorted((survivor_id, source_id))
@@ -290,6 +294,7 @@ def merge(
         update(Identifier).where(Identifier.member_id == source.id).values(member_id=survivor.id)
     )
     session.execute(update(Order).where(Order.member_id == source.id).values(member_id=survivor.id))
+    _move_belongings(session, source.id, survivor.id)
     move_points(session, source, survivor, now, actor)
     move_wallet(session, source, survivor, now, actor)
     _fill_profile(survivor, source)
@@ -304,6 +309,29 @@ def merge(
         survivor.id,
     )
     return survivor
+
+
+def _move_belongings(session: Session, source_id: int, survivor_id: int) -> None:
+    """Coupons, redemptions and draws change hands; the survivor's default address stays the
+    default; a tag both accounts carry is kept once."""
+    for model in (Coupon, Redemption, LotteryDraw):
+        session.execute(
+            update(model).where(model.member_id == source_id).values(member_id=survivor_id)
+        )
+    has_default = session.scalar(
+        select(Address.id).where(Address.member_id == survivor_id, Address.is_default).limit(1)
+    )
+    moved: dict[str, object] = {"member_id": survivor_id}
+    if has_default is not None:
+        moved["is_default"] = False
+    session.execute(update(Address).where(Address.member_id == source_id).values(moved))
+    both = select(MemberTag.tag).where(MemberTag.member_id == survivor_id)
+    session.execute(
+        delete(MemberTag).where(MemberTag.member_id == source_id, MemberTag.tag.in_(both))
+    )
+    session.execute(
+        update(MemberTag).where(MemberTag.member_id == source_id).values(member_id=survivor_id)
+    )
 
 
 def _combine_activity(survivor: Member, source: Member) -> None:
