@@ -316,6 +316,23 @@ def test_a_patch_is_validated_as_a_whole(api):
     assert ok.status_code == 200 and ok.json()["percent_off"] == 20
 
 
+def test_the_issue_limit_cannot_go_below_what_was_already_issued(api):
+    t = template(api, issue_limit=5)
+    for _ in range(3):
+        assert issue(api, t["id"], api.member()["id"]).status_code == 201
+
+    def limit(n):
+        return api.client.patch(
+            f"/v1/coupon-templates/{t['id']}", json={"issue_limit": n}, headers=api.headers
+        )
+
+    low = limit(2)
+    assert low.status_code == 422 and low.json()["code"] == "issue_limit_below_issued"
+    assert low.json()["issued"] == 3
+    assert limit(3).status_code == 200
+    assert issue(api, t["id"], api.member()["id"]).json()["code"] == "coupon_template_sold_out"
+
+
 def test_roles(api, session):
     t = template(api)
     member = api.member()

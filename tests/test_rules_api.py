@@ -345,6 +345,18 @@ def test_a_tier_a_rule_names_is_kept_and_the_rules_are_named(api):
     assert "银卡周三双倍" in r.json()["detail"]
 
 
+def test_a_tier_rewards_are_shown_to_is_kept_and_the_rewards_are_named(api):
+    api.client.put("/v1/tiers/silver", headers=api.headers, json=SILVER_TIER)
+    reward = api.ok(
+        "/v1/rewards",
+        {"name": "银卡专享杯", "points_price": 300, "stock": 5, "tiers": ["silver"]},
+        201,
+    )
+    r = delete_tier(api, "silver")  # the reward would be shown to nobody
+    assert r.status_code == 409 and r.json()["code"] == "tier_in_use_by_rewards"
+    assert r.json()["rewards"] == [{"id": reward["id"], "name": "银卡专享杯"}]
+
+
 def test_deleting_a_tier_keeps_the_members_tier_history(api, db, session):
     api.client.put("/v1/tiers/silver", headers=api.headers, json=SILVER_TIER)
     member = api.member()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from loyalty.coupons.models import CouponTemplate
 from loyalty.coupons.terms import Terms
-from loyalty.errors import ConflictError, NotFoundError
+from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.stores.models import Store
 from loyalty.stores.service import UnknownStoreError
 
@@ -23,6 +23,11 @@ class CouponTemplateNotFoundError(NotFoundError):
 class CouponTemplateInactiveError(ConflictError):
     code = "coupon_template_inactive"
     title = "Coupon template is inactive"
+
+
+class IssueLimitBelowIssuedError(InvalidRequestError):
+    code = "issue_limit_below_issued"
+    title = "Issue limit is below the coupons already issued"
 
 
 class CouponTemplateSoldOutError(ConflictError):
@@ -65,8 +70,18 @@ def create_template(
 def update_template(
     session: Session, template: CouponTemplate, fields: dict[str, Any], now: datetime
 ) -> CouponTemplate:
-    """Change a template; coupons already issued keep the terms they were issued with."""
+    """Change a template; coupons already issued keep the terms they were issued with.
+
+    The issue limit cannot go below what was already issued (422 ``issue_limit_below_issued``):
+    it would silently mark the template sold out."""
     check_stores(session, template.program_id, fields.get("store_codes") or [])
+    limit = fields.get("issue_limit")
+    if limit is not None and limit < template.issued_count:
+        raise IssueLimitBelowIssuedError(
+            f"{template.issued_count} coupons were already issued; the limit must be at least that",
+            field="issue_limit",
+            issued=template.issued_count,
+        )
     apply_fields(template, fields)
     template.updated_at = now
     session.flush()

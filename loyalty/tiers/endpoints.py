@@ -70,8 +70,9 @@ def remove_tier(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Delete a tier. Refused with 409 ``tier_is_base`` for the base tier, ``tier_in_use``
-    while members hold it (``members``: how many) and ``tier_in_use_by_rules`` while earning
-    rules name it (``rules``). Members' tier history keeps the code."""
+    while members hold it (``members``: how many), ``tier_in_use_by_rules`` while earning
+    rules name it (``rules``) and ``tier_in_use_by_rewards`` while points-mall rewards are
+    shown to it (``rewards``). Members' tier history keeps the code."""
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
         program = get_program(session, principal.program_id)

@@ -18,6 +18,7 @@ from loyalty.money import yuan
 from loyalty.notifications.outbox import emit_many
 from loyalty.orders.models import Order
 from loyalty.programs.models import Program
+from loyalty.rewards.models import Reward
 from loyalty.rules.models import Rule
 from loyalty.rules.service import touch
 from loyalty.tiers.models import METRICS, Tier, TierChange
@@ -53,6 +54,11 @@ class TierInUseError(ConflictError):
 class TierInUseByRulesError(ConflictError):
     code = "tier_in_use_by_rules"
     title = "Earning rules name this tier"
+
+
+class TierInUseByRewardsError(ConflictError):
+    code = "tier_in_use_by_rewards"
+    title = "Rewards are shown to this tier"
 
 
 @dataclass(frozen=True)
@@ -146,10 +152,13 @@ def delete_tier(session: Session, program: Program, code: str) -> TierSpec:
         raise TierInUseError(f"{holders} members hold tier {code!r}", members=holders)
     rules = rules_naming_tier(session, program.id, code)
     if rules:
-        names = ", ".join(f"{r.id} ({r.name})" for r in rules)
         raise TierInUseByRulesError(
-            f"rules naming tier {code!r}: {names}",
-            rules=[{"id": r.id, "name": r.name} for r in rules],
+            f"rules naming tier {code!r}: {_listed(rules)}", rules=_named(rules)
+        )
+    rewards = rewards_for_tier(session, program.id, code)
+    if rewards:
+        raise TierInUseByRewardsError(
+            f"rewards shown to tier {code!r}: {_listed(rewards)}", rewards=_named(rewards)
         )
     spec = _spec(tier)
     session.delete(tier)
@@ -174,6 +183,22 @@ def rules_naming_tier(session: Session, program_id: int, code: str) -> list[Rule
     return [
         r for r in rules if code in ((r.definition or {}).get("conditions") or {}).get("tiers", ())
     ]
+
+
+def rewards_for_tier(session: Session, program_id: int, code: str) -> list[Reward]:
+    """Points-mall rewards whose visibility names the tier (deleting it would hide them)."""
+    rewards = session.scalars(
+        select(Reward).where(Reward.program_id == program_id).order_by(Reward.id)
+    )
+    return [r for r in rewards if code in (r.tiers or ())]
+
+
+def _listed(items: Sequence[Rule] | Sequence[Reward]) -> str:
+    return ", ".join(f"{r.id} ({r.name})" for r in items)
+
+
+def _named(items: Sequence[Rule] | Sequence[Reward]) -> list[dict[str, object]]:
+    return [{"id": r.id, "name": r.name} for r in items]
 
 
 def _check_ladder(session: Session, program_id: int, tier: Tier) -> None:

@@ -5,6 +5,7 @@ nobody holds is audited as ``tier.delete``."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from loyalty.tiers.service import (
     BASE,
     InvalidTierError,
     TierCodeTakenError,
+    TierInUseByRewardsError,
     TierInUseByRulesError,
     TierInUseError,
     TierNotFoundError,
@@ -255,13 +257,22 @@ def delete_refusal(exc: LoyaltyError, _: Gettext) -> str:
             count=exc.extra.get("members", 0),
         )
     if isinstance(exc, TierInUseByRulesError):
-        names = "、".join(str(r["name"]) for r in exc.extra.get("rules", ()))
         return _(
             "Earning rules name this tier in their conditions: %(rules)s. "
             "Take the tier out of those rules first.",
-            rules=names,
+            rules=_names(exc.extra.get("rules", ())),
+        )
+    if isinstance(exc, TierInUseByRewardsError):
+        return _(
+            "Points-mall rewards are shown to this tier: %(rewards)s. "
+            "Change who may see them first.",
+            rewards=_names(exc.extra.get("rewards", ())),
         )
     return _(exc.title)
+
+
+def _names(items: Iterable[dict[str, object]]) -> str:
+    return "、".join(str(r["name"]) for r in items)
 
 
 def _tier(session: Session, program_id: int, code: str) -> Tier:
