@@ -35,6 +35,27 @@ def test_wednesday_double_points_and_its_explanation(api, session):
     assert_balanced(session)
 
 
+def test_a_retry_after_the_rule_ended_gets_the_first_explanation(api, session):
+    """The till retries after the campaign was switched off: the answer is the first one,
+    award by award, for a single order and in a batch."""
+    rule = api.ok("/v1/rules", WEDNESDAY_DOUBLE, 201)
+    member = api.member()
+    single = api.order_body(member["id"], 6_000, START, order_id="W-1")
+    batch = {"orders": [api.order_body(member["id"], 3_000, START, order_id="W-2")]}
+    first, first_batch = api.post("/v1/orders", single), api.post("/v1/orders/batch", batch)
+    off = api.client.patch(
+        f"/v1/rules/{rule['id']}", json={"status": "disabled"}, headers=api.headers
+    )
+    assert off.status_code == 200
+    again, again_batch = api.post("/v1/orders", single), api.post("/v1/orders/batch", batch)
+    assert again.json() == first.json()
+    assert again.json()["breakdown"][1]["description"] == "周三双倍积分 ×2: +60"
+    assert again_batch.json() == first_batch.json()
+    assert again_batch.json()["results"][0]["body"]["points"]["awarded"] == 60
+    assert api.points(member["id"])["available"] == 180
+    assert_balanced(session)
+
+
 def test_a_rule_change_is_a_new_version_and_history_keeps_the_old(api):
     rule = api.ok("/v1/rules", WEDNESDAY_DOUBLE, 201)
     member = api.member()

@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.rules.engine import EarnSettings, MemberSnapshot, OrderFacts, OrderLine, evaluate
+from loyalty.rules.engine import (
+    Award,
+    EarnSettings,
+    Evaluation,
+    MemberSnapshot,
+    OrderFacts,
+    OrderLine,
+    evaluate,
+)
 from loyalty.rules.spec import InvalidRuleError, parse_rule
 
 WEDNESDAY_NOON = datetime(2026, 3, 4, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -240,3 +248,16 @@ def test_awards_are_whole_non_negative_capped_and_add_up(rules, lines, extra, at
         if r.cap_per_order is not None:
             assert ev.by_rule().get(r.id, 0) <= r.cap_per_order
     assert evaluate(facts, member, SETTINGS, rules) == ev  # same input, same output
+
+
+def test_the_ledger_reads_back_the_awards_it_keeps_as_rows():
+    """An entry keeps each award as a row in ``Award``'s field order; readers get objects,
+    also from entries written as objects before."""
+    from loyalty.ledger.awards import FIELDS, expand
+
+    assert Award._fields == FIELDS
+    award = Award("multiplier", 60, "周三双倍积分 ×2: +60", "Wednesday double ×2: +60", 7, 2)
+    assert expand(Evaluation((award,)).rows()) == [award.as_dict()]
+    assert list(expand([list(award)])[0]) == list(award.as_dict())  # keys in the same order
+    assert expand([award.as_dict()]) == [award.as_dict()]
+    assert expand(None) == []

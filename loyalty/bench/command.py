@@ -19,6 +19,7 @@ from loyalty.bench.server import api_server
 from loyalty.config import get_settings
 from loyalty.db.base import utcnow
 from loyalty.db.engine import Database
+from loyalty.runtime import tune_gc
 
 MEASUREMENTS = (
     "orders",
@@ -72,6 +73,7 @@ def bench(
 ) -> None:
     """Measure throughput and latency against the targets, on a seeded database of its own."""
     chosen = _chosen(only)
+    tune_gc()  # as the server and the jobs run (the import and expiry figures run here)
     load = os.getloadavg()[0]
     url = target.bench_url(database_url or _configured_url())
     db = Database(target.as_text(url), pool_size=4)

@@ -202,6 +202,7 @@ def _drop(label: str, plain: Load, ruled: Load) -> Figure:
     note = (
         f"CPU per order (server + database) {after:.2f} ms with 50 rules vs {before:.2f} ms "
         f"without; rates back to back {ruled.rate:,.0f} vs {plain.rate:,.0f} orders/s"
+        f"{ruled.cpu_note('order with rules')}{plain.cpu_note('order without')}"
     )
     sound = ruled.result.errors == 0 and plain.result.errors == 0
     name = f"capacity drop, 50 rules, {label}"

@@ -30,6 +30,7 @@ from loyalty.imports import orders as order_import
 from loyalty.imports.csvfile import ImportFileError, count_rows
 from loyalty.imports.runner import ImportFile, ImportResult
 from loyalty.imports.runner import Progress as OnProgress
+from loyalty.runtime import tune_gc
 
 imports_app = typer.Typer(
     help="Import members and order history from CSV files (resumable).", no_args_is_help=True
@@ -69,6 +70,7 @@ def run_import_command(
     try:
         ImportFile.open(file, required)
         db = open_db()
+        tune_gc()
         started = time.perf_counter()
         result = _with_progress(noun, file, lambda tick: _call(importer, db, file, restart, tick))
     except ImportFileError as exc:

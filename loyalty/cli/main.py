@@ -20,6 +20,7 @@ from loyalty.jobs.registry import JOBS
 from loyalty.ledger.jobs import JobResult
 from loyalty.ledger.verify import verify
 from loyalty.members.models import Member
+from loyalty.runtime import tune_gc
 from loyalty.users.permissions import ROLES as USER_ROLES
 from loyalty.users.service import create_user
 from loyalty.wallet.verify import verify_wallets
@@ -83,6 +84,7 @@ def run_job(
 def _run(name: str, as_of_time: object) -> JobResult:
     job, _ = JOBS[name]
     db = open_db()
+    tune_gc()
     with Progress(
         TextColumn(f"[bold]{name}"),
         BarColumn(),

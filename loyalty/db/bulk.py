@@ -223,7 +223,13 @@ def _copy(cur: Any, table: Table, rows: Sequence[Row]) -> None:
 
 
 def _values(row: Row, columns: tuple[Any, ...]) -> list[Any]:
-    return [_value(row[c.name], isinstance(c.type, JSON)) for c in columns]
+    return [_value(row[name], is_json) for name, is_json in _shape(columns)]
+
+
+@cache
+def _shape(columns: tuple[Any, ...]) -> tuple[tuple[str, bool], ...]:
+    """Each column's name and whether it holds JSON (asked once, not per row and column)."""
+    return tuple((c.name, isinstance(c.type, JSON)) for c in columns)
 
 
 @cache

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Connection, Integer, Select, bindparam, case,
 from sqlalchemy.orm import Session
 
 from loyalty.db.engine import fetch_all
+from loyalty.ledger.awards import expand
 from loyalty.ledger.models import Entry, Lot
 from loyalty.members.models import Member
 from loyalty.members.service import MemberNotFoundError
@@ -127,7 +128,7 @@ def entry_json(e: Entry, store_code: str | None) -> dict[str, Any]:
         "store_code": store_code,
         "channel": e.channel,
         "description": e.description,
-        "breakdown": e.breakdown or [],
+        "breakdown": expand(e.breakdown),
         "expires_at": e.expires_at.isoformat() if e.expires_at else None,
         "actor": e.actor,
     }

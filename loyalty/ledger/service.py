@@ -54,7 +54,7 @@ class Credit:
     expires_at: datetime | None
     available_at: datetime | None = None
     description: str | None = None
-    breakdown: list[dict[str, Any]] | None = None
+    breakdown: list[Any] | None = None  # the awards explaining it: see ledger.awards
     store_id: int | None = None
     channel: str | None = None
     actor: str | None = None

@@ -97,6 +97,8 @@ class Earning:
         member.orders_count += 1
         if member.last_order_at is None or at > member.last_order_at:
             member.last_order_at = at
+        if not (self.budget_left or self.daily_capped):
+            return
         for rule_id, points in ev.by_rule().items():
             if rule_id in self.budget_left:
                 self.budget_left[rule_id] -= points

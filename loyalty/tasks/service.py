@@ -188,7 +188,7 @@ def _credit(
             expires_at=expiry_for(program, at),
             available_at=available_at_for(program, at, now) if source_type != "event" else None,
             description=description,
-            breakdown=[a.as_dict() for a in awards],
+            breakdown=[list(a) for a in awards],  # as the ledger keeps awards (ledger.awards)
         ),
         now,
     )
