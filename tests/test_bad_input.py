@@ -1,5 +1,6 @@
 """Bad input gets a clear problem+json error and changes nothing."""
 
+import httpx
 import pytest
 
 from tests.conftest import START, assert_balanced
@@ -52,7 +53,25 @@ def test_oversized_bodies_are_refused_before_reading(api):
     r = api.client.post(
         "/v1/orders/batch", content=big, headers={**api.headers, "content-type": "application/json"}
     )
-    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large", r.text
+
+
+def test_oversized_chunked_bodies_are_refused_too(live_api):
+    """No length given (chunked, over real HTTP): the body is counted as it arrives."""
+    url, token = live_api
+
+    def chunks():
+        yield b'{"orders": ['
+        for _ in range(100):
+            yield b"0," * 50_000
+        yield b"0]}"
+
+    r = httpx.post(
+        f"{url}/v1/orders/batch",
+        content=chunks(),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large", r.text
 
 
 def test_unknown_paths_and_methods_are_problems(api):

@@ -211,7 +211,12 @@ def _scalar_defaults(table: Table) -> dict[str, Any]:
 
 
 def _columns(table: Table, row: Row) -> tuple[Any, ...]:
-    return tuple(c for c in table.columns if c.name in row)
+    return _columns_named(table, tuple(row))
+
+
+@cache
+def _columns_named(table: Table, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(c for c in table.columns if c.name in names)
 
 
 def _copy(cur: Any, table: Table, rows: Sequence[Row]) -> None:
