@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from loyalty.users.models import AuditEntry
+from tests.conftest import START
 from tests.web import PASSWORD, browser, make_user
 
 
@@ -125,3 +128,31 @@ def test_pages_carry_security_headers(app, session):
     page = browser(app).get("/console/login")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_expired_sessions_and_spent_codes_are_pruned(app, api, db, session):
+    """The ``prune-sign-ins`` job deletes what can no longer sign anyone in, and only that."""
+    from loyalty.jobs.registry import JOBS
+    from loyalty.members.models import MemberLoginCode, MemberSession
+    from loyalty.users.models import ConsoleSession
+    from tests.test_member_page import member_with, signed_in
+
+    owner = browser(app)
+    owner.sign_in(make_user(session, "owner"))
+    member_with(api, 0)
+    phone = signed_in(app)
+    prune, _ = JOBS["prune-sign-ins"]
+
+    def left() -> list[int]:
+        session.expire_all()
+        tables = (ConsoleSession, MemberSession, MemberLoginCode)
+        return [len(session.scalars(select(t)).all()) for t in tables]
+
+    assert left() == [1, 1, 1]
+    assert prune(db, START + timedelta(hours=1), START, None).rows == 0
+    assert owner.get("/console").status_code == 200
+    assert prune(db, START + timedelta(days=2), START, None).rows == 2  # 12 h; code of a day
+    assert left() == [0, 1, 0]
+    assert phone.get("/m").status_code == 200
+    assert prune(db, START + timedelta(days=31), START, None).rows == 1  # 30 days
+    assert left() == [0, 0, 0]

@@ -138,7 +138,7 @@ def test_the_member_page_shows_balance_expiry_tier_history_redemptions_and_ident
     assert "王小明" in text and "可用积分" in text and ">700<" in text  # 1,000 earned - 300
     assert "再消费 ¥500.00 升级银卡" in text
     assert "积分到期" in text and "C-8801" in text and "会员卡号" in text
-    assert "中杯奶茶" in text and "待核销" in text
+    assert "中杯奶茶" in text and "待自提" in text
     assert "积分明细" in text and "<td>获得</td>" in text and "<td>兑换</td>" in text
     assert "上海静安店" in text and "¥1,000.00" in text  # the registration store, the order
 

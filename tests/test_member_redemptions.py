@@ -111,6 +111,7 @@ def test_a_cancelled_redemption_shows_cancelled_and_the_points_back(app, api, se
     page = b.get(links(mine)[0])
     assert "已取消" in page.text and "积分已退回您的账户" in page.text
     assert code not in page.text and 'id="pickup-qr"' not in page.text
+    assert b.get(links(mine)[0] + "/qr.png").status_code == 404  # nor the image, if kept
     assert api.points(member["id"])["available"] == 800
     assert_balanced(session)
 
@@ -140,6 +141,7 @@ def test_picked_up_and_expired_pickups_say_so(app, api, db, session):
     assert 'id="pickup-qr"' not in picked_up
     expired = b.get(cake_link).text
     assert "已过期" in expired and "积分已退回您的账户" in expired and "pickup-qr" not in expired
+    assert [b.get(f"{link}/qr.png").status_code for link in (tea_link, cake_link)] == [404, 404]
 
 
 def test_a_delivery_shows_where_it_goes_and_how_far_it_got(app, api, session):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from loyalty.web.i18n import Formats, gettext_for, negotiate
-from loyalty.web.messages import missing, template_and_code_messages
+from loyalty.web.messages import conflicts, missing, template_and_code_messages
 
 
 def test_every_message_has_a_chinese_translation():
     assert missing("zh_CN") == []
+
+
+def test_no_message_is_translated_two_ways():
+    """Catalogs are merged; a message two of them translate differently would read one way
+    on every page, whichever catalog came last ("To pick up" was 待自提 and 待核销)."""
+    assert conflicts("zh_CN") == {}
 
 
 def test_the_pages_really_are_translated():

@@ -12,9 +12,11 @@ from loyalty.analytics.rollups import run_rollups
 from loyalty.coupons.jobs import expire_coupons
 from loyalty.db.engine import Database
 from loyalty.ledger.jobs import JobResult, expire_lots, release_holds, vest_lots
+from loyalty.members.login import prune_sign_ins
 from loyalty.programs.models import Program
 from loyalty.rewards.service import expire_pickups
 from loyalty.tiers.jobs import evaluate_tiers
+from loyalty.users.service import prune_sessions
 
 Progress = Callable[[JobResult], None] | None
 Job = Callable[[Database, datetime, datetime, Progress], JobResult]
@@ -63,6 +65,15 @@ def _expire_pickups(db: Database, as_of: datetime, now: datetime, progress: Prog
     return total
 
 
+def _prune_sign_ins(db: Database, as_of: datetime, now: datetime, progress: Progress) -> JobResult:
+    """Sessions and sign-in codes that can no longer be used, console's and members'."""
+    with db.transaction() as session:
+        rows = prune_sessions(session, as_of) + prune_sign_ins(session, as_of)
+    if progress and rows:
+        progress(JobResult(rows=rows))
+    return JobResult(rows=rows)
+
+
 def _rollups(
     db: Database, as_of: datetime, now: datetime | None = None, progress: Progress = None
 ) -> JobResult:
@@ -77,5 +88,6 @@ JOBS: dict[str, tuple[Job, str]] = {
     "tiers": (_tiers, "re-evaluate every member's tier (upgrades and downgrades)"),
     "expire-coupons": (_expire_coupons, "expire issued coupons past their validity"),
     "expire-pickups": (_expire_pickups, "expire pickups not collected in time, giving points back"),
+    "prune-sign-ins": (_prune_sign_ins, "delete expired sessions and spent sign-in codes"),
     "rollups": (_rollups, "fold new entries and members into the dashboard's daily rollups"),
 }

@@ -119,6 +119,16 @@ def issue_code(
     return IssuedCode(row.id, phone, code)
 
 
+def prune_sign_ins(session: Session, as_of: datetime) -> int:
+    """Delete member sessions expired by ``as_of`` and codes older than the daily limit's
+    window (a phone that never asks again keeps none). Returns the rows deleted."""
+    gone = session.execute(delete(MemberSession).where(MemberSession.expires_at <= as_of))
+    codes = session.execute(
+        delete(MemberLoginCode).where(MemberLoginCode.created_at < as_of - _DAY)
+    )
+    return int(gone.rowcount or 0) + int(codes.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def _check_code_limits(session: Session, program_id: int, phone: str, now: datetime) -> None:
     mine = (MemberLoginCode.program_id == program_id) & (MemberLoginCode.phone == phone)
     session.execute(delete(MemberLoginCode).where(mine, MemberLoginCode.created_at < now - _DAY))

@@ -144,21 +144,25 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-@dataclass(frozen=True)
 class _Context:
-    order: OrderFacts
-    member: MemberSnapshot
-    settings: EarnSettings
-    local: datetime
-    eligible: int
-    amounts: dict[int, int] = field(default_factory=dict)
-    day: date = field(init=False)
-    weekday: int = field(init=False)
+    """One order as the checks and awards see it (a plain class: made for every order)."""
 
-    def __post_init__(self) -> None:
+    __slots__ = ("amounts", "day", "eligible", "local", "member", "order", "settings", "weekday")
+
+    def __init__(
+        self,
+        order: OrderFacts,
+        member: MemberSnapshot,
+        settings: EarnSettings,
+        local: datetime,
+        eligible: int,
+    ) -> None:
+        self.order, self.member, self.settings = order, member, settings
+        self.local, self.eligible = local, eligible
+        self.amounts: dict[int, int] = {}
         # Asked by every dated rule: worked out once per order.
-        object.__setattr__(self, "day", self.local.date())
-        object.__setattr__(self, "weekday", self.local.isoweekday())
+        self.day: date = local.date()
+        self.weekday: int = local.isoweekday()
 
     def line_amount(self, c: Conditions) -> int:
         """The eligible amount a rule works on: matching lines, or the whole order.
@@ -202,8 +206,7 @@ class _Plan:
     tests: tuple[tuple[RuleSpec, tuple[Check, ...]], ...]  # a rule asking each, its checks
 
 
-@dataclass(frozen=True)
-class _Rate:
+class _Rate(NamedTuple):
     points: int
     per_amount: int
     step: _Step | None
@@ -237,7 +240,7 @@ def evaluate(
     pairs += _multiplier_awards(ctx, rate, [s for s in matching if s.kind == "multiplier"])
     pairs += [(s, _fixed_award(ctx, s)) for s in matching if s.kind in _FIXED]
     awards = [_capped(s.rule, a, member) if s and s.limited else a for s, a in pairs]
-    return Evaluation(tuple(a for a in awards if a.points > 0))
+    return Evaluation(tuple([a for a in awards if a.points > 0]))
 
 
 def applies(
@@ -451,27 +454,22 @@ def _multiplier_awards(
     """Extra points of multipliers. ``multiply`` rules compound in priority order, ``add``
     rules each add (factor − 1) × base, and of the ``best_of`` rules only the richest counts."""
     out: list[tuple[_Step | None, Award]] = []
+    best: tuple[_Step, Award] | None = None
     running = (1, 1)  # the compounded factor so far, as an exact fraction of integers
     rounding = ctx.settings.rounding
-    for step in (s for s in steps if s.rule.stacking != "best_of"):
-        rule = step.rule
+    for step in steps:
+        factor, stacking = step.rule.factor, step.rule.stacking
         base = rate.on(ctx.line_amount(step.conditions), rounding)
-        scale = running if rule.stacking == "multiply" else (1, 1)
-        out.append((step, _stepped(step, _extra(base, scale, rule.factor))))
-        if rule.stacking == "multiply":
-            running = (running[0] * rule.factor.numerator, running[1] * rule.factor.denominator)
-    best = [
-        (
-            s,
-            _stepped(
-                s, _extra(rate.on(ctx.line_amount(s.conditions), rounding), (1, 1), s.rule.factor)
-            ),
-        )
-        for s in steps
-        if s.rule.stacking == "best_of"
-    ]
-    if best:
-        out.append(max(best, key=lambda pair: pair[1].points))
+        award = _stepped(step, _extra(base, running if stacking == "multiply" else (1, 1), factor))
+        if stacking == "best_of":
+            if best is None or award.points > best[1].points:
+                best = (step, award)
+            continue
+        out.append((step, award))
+        if stacking == "multiply":
+            running = (running[0] * factor.numerator, running[1] * factor.denominator)
+    if best is not None:
+        out.append(best)
     tier = ctx.member.tier_multiplier
     if tier.numerator > tier.denominator:
         base = rate.on(ctx.eligible, rounding)

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
 
 import loyalty
 from loyalty.errors import LoyaltyError
-from loyalty.web.i18n import translations
+from loyalty.web.i18n import LOCALE_DIR, translations
 
 WEB = Path(__file__).resolve().parent
 METHODS = [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
@@ -49,6 +50,17 @@ def error_titles() -> set[str]:
     return {LoyaltyError.title} | {cls.title for cls in _subclasses(LoyaltyError)}
 
 
+def conflicts(locale: str = "zh_CN") -> dict[str, set[str]]:
+    """Messages two catalogs translate differently: merged, one would silently win."""
+    seen: dict[str, set[str]] = {}
+    for po in sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as fp:
+            for message in read_po(fp, locale=locale):
+                if message.id and isinstance(message.id, str) and message.string:
+                    seen.setdefault(message.id, set()).add(str(message.string))
+    return {msgid: texts for msgid, texts in seen.items() if len(texts) > 1}
+
+
 def missing(locale: str = "zh_CN") -> list[str]:
     """Messages shown on the pages with no translation in ``locale``."""
     catalog = translations(locale)
@@ -57,8 +69,13 @@ def missing(locale: str = "zh_CN") -> list[str]:
 
 
 if __name__ == "__main__":
-    gaps = missing()
+    gaps, clashes = missing(), conflicts()
     for message in gaps:
         print(f'msgid "{message}"\nmsgstr ""\n')
-    print(f"{len(gaps)} messages without a translation", file=sys.stderr)
-    sys.exit(1 if gaps else 0)
+    for msgid, texts in sorted(clashes.items()):
+        print(f"{msgid!r} is translated {len(texts)} ways: {', '.join(sorted(texts))}")
+    print(
+        f"{len(gaps)} messages without a translation, {len(clashes)} translated two ways",
+        file=sys.stderr,
+    )
+    sys.exit(1 if gaps or clashes else 0)

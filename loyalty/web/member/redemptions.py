@@ -86,9 +86,10 @@ def done(request: Request, me: Me, row_id: RowId) -> Response:
 
 @router.get("/m/redemptions/{row_id}/qr.png")
 def pickup_qr(request: Request, me: Me, row_id: RowId) -> Response:
-    """The pickup code as a QR code the counter scans (only the member's own)."""
+    """The pickup code as a QR code the counter scans: the member's own, while it waits (a
+    code collected, cancelled or expired scans as nothing: 404)."""
     with reading(request) as session:
         found = _own_redemption(session, me, row_id)
-    if not found.pickup_code:
-        raise RedemptionNotFoundError(f"redemption {row_id} has no pickup code")
+    if not found.pickup_code or found.status != "pending":
+        raise RedemptionNotFoundError(f"redemption {row_id} has no pickup code to show")
     return Response(qr_png(found.pickup_code), media_type="image/png")
