@@ -85,3 +85,24 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced(database, monkeypa
             assert conn.scalar(text("SELECT 1")) == 1
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres_only
+def test_a_kept_read_connection_that_died_is_replaced(database, monkeypatch):
+    """Balance reads keep one connection per thread; the server dropping it costs no read."""
+    if database.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
+    db = Database(database.engine.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        with db.snapshot() as conn:
+            pid = conn.scalar(text("SELECT pg_backend_pid()"))
+        with db.snapshot() as conn:
+            assert conn.scalar(text("SELECT pg_backend_pid()")) == pid  # kept, not pooled
+        with database.engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        time.sleep(0.1)
+        with db.snapshot() as conn:
+            assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        db.dispose()

@@ -6,7 +6,18 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Integer, Select, bindparam, case, func, select, true
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Select,
+    bindparam,
+    case,
+    cast,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from loyalty.db.engine import fetch_all
@@ -49,7 +60,7 @@ def points_of(db: Session | Connection, program_id: int, member_id: int) -> dict
         "member_id": member_id,
         **{name: first[i] for i, name in enumerate(BALANCE_FIELDS)},
         "expiring": [
-            {"points": int(r[points]), "expires_at": r[at].astimezone(UTC).isoformat()}
+            {"points": r[points], "expires_at": r[at].astimezone(UTC).isoformat()}
             for r in rows
             if r[points]
         ],
@@ -61,7 +72,9 @@ def _points_statement() -> Select[Any]:
     member_id = bindparam("member_id", type_=BigInteger)
     program_id = bindparam("program_id", type_=Integer)
     lots = (
-        select(Lot.expires_at.label("at"), func.sum(Lot.remaining).label("points"))
+        select(
+            Lot.expires_at.label("at"), cast(func.sum(Lot.remaining), BigInteger).label("points")
+        )
         .where(Lot.member_id == member_id, Lot.remaining > 0, Lot.expires_at.is_not(None))
         .group_by(Lot.expires_at)
         .order_by(Lot.expires_at)
