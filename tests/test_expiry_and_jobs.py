@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from loyalty.ledger.jobs import expire_lots, release_holds, vest_lots
 from loyalty.ledger.models import Entry
+from loyalty.notifications.models import OutboxEvent
 from loyalty.programs.models import Program
 from tests.conftest import START, assert_balanced
 
@@ -22,8 +23,12 @@ def test_points_expire_a_year_after_they_were_earned(api, db, session):
     assert (result.points, result.rows, result.members) == (50, 1, 1)
     points = api.points(member["id"])
     assert (points["available"], points["lifetime_expired"]) == (0, 50)
-    kinds = [e["kind"] for e in api.get(f"/v1/members/{member['id']}/ledger").json()["items"]]
-    assert kinds == ["expire", "earn"]
+    expired, earned = api.get(f"/v1/members/{member['id']}/ledger").json()["items"]
+    assert (expired["kind"], earned["kind"]) == ("expire", "earn")
+    assert (expired["points"], expired["description"]) == (-50, "积分到期")
+    assert expired["occurred_at"] == earned["expires_at"]  # when it ran out, not when the job ran
+    event = session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "points.expired")).one()
+    assert (event.member_id, event.payload) == (member["id"], {"points": 50})
     assert_balanced(session)
 
 
