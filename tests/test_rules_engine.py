@@ -14,6 +14,7 @@ from loyalty.rules.engine import (
     MemberSnapshot,
     OrderFacts,
     OrderLine,
+    applies,
     evaluate,
 )
 from loyalty.rules.spec import InvalidRuleError, parse_rule
@@ -248,6 +249,11 @@ def test_awards_are_whole_non_negative_capped_and_add_up(rules, lines, extra, at
         if r.cap_per_order is not None:
             assert ev.by_rule().get(r.id, 0) <= r.cap_per_order
     assert evaluate(facts, member, SETTINGS, rules) == ev  # same input, same output
+    # Rules of equal conditions share one test per order: each still decides for itself.
+    applying = {r.id for r in rules if applies(r, facts, member, SETTINGS)}
+    assert set(ev.by_rule()) <= applying
+    bonuses = {r.id for r in rules if r.kind == "bonus" and r.cap_per_order != 0}
+    assert bonuses & applying <= set(ev.by_rule())
 
 
 def test_the_ledger_reads_back_the_awards_it_keeps_as_rows():
