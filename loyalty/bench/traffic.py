@@ -214,8 +214,8 @@ def settle(db: Database) -> None:
             auto = conn.execution_options(isolation_level="AUTOCOMMIT")
             auto.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(WRITTEN)}")
             auto.exec_driver_sql("CHECKPOINT")
-        else:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:  # outside any transaction, or SQLite refuses
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
 
 
 def _drop(label: str, plain: Load, ruled: Load) -> Figure:
