@@ -6,7 +6,6 @@ nothing per request.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -20,6 +19,7 @@ from loyalty.apikeys.models import ROLES, ApiKey
 from loyalty.errors import AuthenticationError, InvalidRequestError
 from loyalty.stores.models import Store
 from loyalty.stores.service import get_store
+from loyalty.tokens import digest
 
 
 class InvalidRoleError(InvalidRequestError):
@@ -43,10 +43,6 @@ class Principal:
         return f"apikey:{self.name}"
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def create_key(
     session: Session,
     program_id: int,
@@ -68,7 +64,7 @@ def create_key(
         role=role,
         store_id=store.id if store else None,
         prefix=prefix,
-        key_hash=_digest(token),
+        key_hash=digest(token),
         created_at=now,
     )
     session.add(key)
@@ -104,7 +100,7 @@ def authenticate(session: Session, token: str, cache_seconds: float = 0.0) -> Pr
         .outerjoin(Store, Store.id == ApiKey.store_id)
         .where(ApiKey.prefix == parts[1])
     ).first()
-    if row is None or not hmac.compare_digest(row[0].key_hash, _digest(token)):
+    if row is None or not hmac.compare_digest(row[0].key_hash, digest(token)):
         raise AuthenticationError("unknown API key")
     key, store_code = row
     if key.revoked_at is not None:
