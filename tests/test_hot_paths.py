@@ -69,40 +69,39 @@ def test_an_order_id_taken_meanwhile_fails_like_any_unique_key(api, session):
         writes.send(session)
 
 
-@pytest.mark.postgres_only
-def test_a_pooled_connection_that_died_while_idle_is_replaced(database, monkeypatch):
+@pytest.fixture
+def pinging_db(database, monkeypatch):
+    """A second database handle whose idle connections are pinged at once (PostgreSQL)."""
     if database.dialect != "postgresql":
         pytest.skip("PostgreSQL only")
     monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
     db = Database(database.engine.url.render_as_string(hide_password=False), pool_size=1)
-    try:
-        with db.engine.connect() as conn:
-            pid = conn.scalar(text("SELECT pg_backend_pid()"))
-        with database.engine.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        time.sleep(0.1)
-        with db.engine.connect() as conn:
-            assert conn.scalar(text("SELECT 1")) == 1
-    finally:
-        db.dispose()
+    yield db
+    db.dispose()
+
+
+def _kill(database, pid):
+    with database.engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    time.sleep(0.1)
 
 
 @pytest.mark.postgres_only
-def test_a_kept_read_connection_that_died_is_replaced(database, monkeypatch):
+def test_a_pooled_connection_that_died_while_idle_is_replaced(database, pinging_db):
+    with pinging_db.engine.connect() as conn:
+        pid = conn.scalar(text("SELECT pg_backend_pid()"))
+    _kill(database, pid)
+    with pinging_db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT 1")) == 1
+
+
+@pytest.mark.postgres_only
+def test_a_kept_read_connection_that_died_is_replaced(database, pinging_db):
     """Balance reads keep one connection per thread; the server dropping it costs no read."""
-    if database.dialect != "postgresql":
-        pytest.skip("PostgreSQL only")
-    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
-    db = Database(database.engine.url.render_as_string(hide_password=False), pool_size=1)
-    try:
-        with db.snapshot() as conn:
-            pid = conn.scalar(text("SELECT pg_backend_pid()"))
-        with db.snapshot() as conn:
-            assert conn.scalar(text("SELECT pg_backend_pid()")) == pid  # kept, not pooled
-        with database.engine.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        time.sleep(0.1)
-        with db.snapshot() as conn:
-            assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
-    finally:
-        db.dispose()
+    with pinging_db.snapshot() as conn:
+        pid = conn.scalar(text("SELECT pg_backend_pid()"))
+    with pinging_db.snapshot() as conn:
+        assert conn.scalar(text("SELECT pg_backend_pid()")) == pid  # kept, not pooled
+    _kill(database, pid)
+    with pinging_db.snapshot() as conn:
+        assert conn.scalar(text("SELECT pg_backend_pid()")) != pid

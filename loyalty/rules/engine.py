@@ -95,21 +95,14 @@ class Award(NamedTuple):
 @dataclass(frozen=True)
 class Evaluation:
     awards: tuple[Award, ...] = ()
-    _breakdown: list[dict[str, object]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     @property
     def points(self) -> int:
         return sum([a.points for a in self.awards])
 
     def breakdown(self) -> list[dict[str, object]]:
-        """The awards as JSON-ready dicts, made once (the entry and the answer share them)."""
-        made = self._breakdown
-        if made is None:
-            made = [a.as_dict() for a in self.awards]
-            object.__setattr__(self, "_breakdown", made)
-        return made
+        """The awards as JSON-ready dicts, as the API answers them."""
+        return [a.as_dict() for a in self.awards]
 
     def rows(self) -> list[list[object]]:
         """The awards as the ledger keeps them (``ledger.awards``): rows in ``Award``'s field
@@ -276,17 +269,10 @@ def _passes(rule: RuleSpec, checks: tuple[Check, ...], ctx: _Context) -> bool:
 
 def _matching(plan: _Plan, ctx: _Context) -> list[_Step]:
     """The steps whose conditions hold: each distinct test asked once, then read per rule."""
-    verdicts = []
-    for rule, checks in plan.tests:
-        if len(checks) == 1:  # the common case, without the inner loop
-            verdicts.append(checks[0](rule, ctx))
-            continue
-        for check in checks:
-            if not check(rule, ctx):
-                verdicts.append(False)
-                break
-        else:
-            verdicts.append(True)
+    verdicts = [
+        checks[0](rule, ctx) if len(checks) == 1 else _passes(rule, checks, ctx)
+        for rule, checks in plan.tests
+    ]
     return [step for step in plan.steps if verdicts[step.test]]
 
 
