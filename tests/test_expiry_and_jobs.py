@@ -42,6 +42,39 @@ def test_running_expiry_twice_expires_nothing_more(api, db, session):
     assert_balanced(session)
 
 
+def test_lots_due_together_expire_as_one_line_per_issuing_store(api, db, session):
+    api.store("SH001"), api.store("SH002")
+    member = api.member()
+    for days_ago, store, amount in (
+        (30, "SH001", 3_000),
+        (29, "SH001", 2_000),
+        (28, "SH002", 4_000),
+    ):
+        at = START - timedelta(days=days_ago)
+        api.order(member["id"], amount, at, store_code=store, order_id=f"D-{days_ago}")
+    adjustment = {"member_id": member["id"], "points": 7, "reason": "补偿"}
+    api.ok("/v1/points/adjustments", adjustment | {"expires_at": _at(START, days=300)})
+    api.order(member["id"], 1_000, START, store_code="SH002")  # due in a year: stays
+    result = _expire(db, START + timedelta(days=340))
+    # Four lots ran out together (30 + 20 issued at SH001, 40 at SH002, 7 adjusted).
+    assert (result.points, result.rows, result.members) == (97, 4, 1)
+    items = api.get(f"/v1/members/{member['id']}/ledger").json()["items"]
+    expired = {e["store_code"]: e for e in items if e["kind"] == "expire"}
+    assert {code: e["points"] for code, e in expired.items()} == {
+        None: -7,
+        "SH001": -50,
+        "SH002": -40,
+    }
+    last_at_sh001 = next(e for e in items if e["source"]["id"] == "D-29")
+    assert expired["SH001"]["occurred_at"] == last_at_sh001["expires_at"]
+    assert api.points(member["id"])["available"] == 10
+    assert_balanced(session)
+
+
+def _at(start, **delta):
+    return (start + timedelta(**delta)).isoformat()
+
+
 def test_spending_uses_the_soonest_expiring_points_first(api, db, session):
     member = api.member()
     api.order(member["id"], 4_000, START - timedelta(days=300), order_id="OLD")  # 40, older

@@ -122,9 +122,10 @@ def lots(d: Dialect) -> str:
     prefix, source = d.source()
     return f"""{prefix}
     INSERT INTO points_lots (id, program_id, member_id, entry_id, source_type, source_id,
-        points, remaining, state, earned_at, available_at, expires_at)
+        points, remaining, state, earned_at, available_at, expires_at, store_id)
     SELECT g, :program_id, {MEMBER}, g, 'order', 'seed-' || CAST(g AS TEXT), {POINTS},
-        {POINTS}, 'available', {d.at(AGE_SECONDS)}, NULL, {d.at(AGE_SECONDS, EXPIRY_DAYS)}
+        {POINTS}, 'available', {d.at(AGE_SECONDS)}, NULL, {d.at(AGE_SECONDS, EXPIRY_DAYS)},
+        :store_id
     FROM {source}"""
 
 

@@ -204,42 +204,18 @@ def expire_lots(
 def expire_chunk(
     session: Session, member_ids: list[int], as_of: datetime, now: datetime
 ) -> JobResult:
-    """Expire what remains of these members' due lots: entries, cache, outbox, lots."""
+    """Expire what remains of these members' due lots: entries, cache, outbox, lots.
+
+    One ``expire`` entry per member and issuing store, however many lots ran out together
+    (a member reads one line "积分到期 −350", not one per purchase); it is dated when the last
+    of them ran out. Writing one entry per lot cost the database more than the lots' update.
+    """
     due = and_(_due_lots(as_of), Lot.member_id.in_(member_ids))
     per_member = _per_member(due, Lot.member_id, Lot.remaining)
     result = _stats(session, per_member)
     if not result.members:
         return result
-    session.execute(
-        insert(Entry).from_select(
-            [
-                "program_id",
-                "member_id",
-                "kind",
-                "points",
-                "occurred_at",
-                "recorded_at",
-                "source_type",
-                "source_id",
-                "lot_id",
-                "expires_at",
-                "description",
-            ],
-            select(
-                Lot.program_id,
-                Lot.member_id,
-                literal("expire"),
-                -Lot.remaining,
-                Lot.expires_at,
-                literal(now, UTCDateTime()),
-                literal("job"),
-                literal("expire"),
-                Lot.id,
-                Lot.expires_at,
-                literal("积分到期"),
-            ).where(due),
-        )
-    )
+    session.execute(insert(Entry).from_select(_EXPIRE_COLUMNS, _expire_rows(due, now)))
     session.execute(
         update(Member)
         .where(Member.id == per_member.c.member_id)
@@ -252,6 +228,43 @@ def expire_chunk(
     _outbox_per_member(session, due, "points.expired", Lot.remaining, now)
     session.execute(update(Lot).where(due).values(remaining=0).execution_options(**_NO_SYNC))
     return result
+
+
+_EXPIRE_COLUMNS = [
+    "program_id",
+    "member_id",
+    "store_id",
+    "kind",
+    "points",
+    "occurred_at",
+    "recorded_at",
+    "source_type",
+    "source_id",
+    "expires_at",
+    "description",
+]
+
+
+def _expire_rows(due: ColumnElement[bool], now: datetime) -> Any:
+    """One row per member and issuing store: what remains of their due lots, negated."""
+    last = func.max(Lot.expires_at)
+    return (
+        select(
+            Lot.program_id,
+            Lot.member_id,
+            Lot.store_id,
+            literal("expire"),
+            -func.sum(Lot.remaining),
+            last,
+            literal(now, UTCDateTime()),
+            literal("job"),
+            literal("expire"),
+            last,
+            literal("积分到期"),
+        )
+        .where(due)
+        .group_by(Lot.program_id, Lot.member_id, Lot.store_id)
+    )
 
 
 def _outbox_per_member(

@@ -34,8 +34,10 @@ class Entry(Base):
         description: a sentence for the member's history.
         breakdown: for earned points, the rules that produced each point (rule, version,
             description, points), adding up to ``points``.
-        lot_id: the lot this entry created (earn) or closed (expire).
-        expires_at: for an earn, when its lot expires.
+        lot_id: the lot this entry created (earn). Expiries written before one entry covered
+            all of a member's lots due together name the one lot they closed.
+        expires_at: for an earn, when its lot expires; for an expiry, the latest expiry of
+            the lots it closed.
         actor: who did it (API key name, console user, job).
     """
 
@@ -71,6 +73,8 @@ class Lot(Base):
         remaining: not yet spent, held, reversed or expired. Never negative.
         state: ``pending`` (inside the return window until ``available_at``) or ``available``.
         expires_at: when what remains expires; ``None`` = never. Spending takes the soonest first.
+        store_id: the store of the earn that created it (a copy of its entry's, no key to keep
+            earning cheap), so its expiry counts for the store that issued the points.
         source_type / source_id: the order (or other source) that earned it, so a refund can take
             back exactly this lot first.
     """
@@ -105,6 +109,7 @@ class Lot(Base):
     earned_at: Mapped[datetime] = mapped_column(UTCDateTime())
     available_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    store_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Allocation(Base):

@@ -163,6 +163,7 @@ def _apply_credit(c: Credit) -> dict[str, Any]:
         "earned_at": c.occurred_at,
         "available_at": c.available_at,
         "expires_at": c.expires_at,
+        "store_id": c.store_id,
     }
 
 
