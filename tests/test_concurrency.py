@@ -68,6 +68,30 @@ def test_concurrent_retries_of_one_order_credit_once(client, committed_db):
     _balanced(committed_db)
 
 
+def test_forty_tills_posting_at_once_credit_every_order_once(client, committed_db):
+    members = [client.post("/v1/members", json={}).json()["id"] for _ in range(5)]
+
+    def post(i):
+        order = {
+            "order_id": f"TILL-{i}",
+            "member_id": members[i % 5],
+            "amount": 1_000 * (i + 1),
+            "occurred_at": START.isoformat(),
+        }
+        return client.post("/v1/orders", json=order)
+
+    answers = _parallel(40, post)
+    assert [a.status_code for a in answers] == [201] * 40
+    assert [a.json()["points"]["awarded"] for a in answers] == [10 * (i + 1) for i in range(40)]
+    for k, member in enumerate(members):
+        mine = [a.json()["member_points"]["available"] for a in answers[k::5]]
+        expected = sum(10 * (i + 1) for i in range(k, 40, 5))
+        # each answer saw the balance just after its own order: eight distinct steps
+        assert len(set(mine)) == 8 and max(mine) == expected
+        assert client.get(f"/v1/members/{member}/points").json()["available"] == expected
+    _balanced(committed_db)
+
+
 def test_concurrent_idempotency_keys_give_one_answer(client, committed_db):
     member = _member_with(client, 100)
     body = {"member_id": member, "points": 30, "reference": "SAME"}

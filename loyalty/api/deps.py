@@ -100,13 +100,17 @@ def reading(request: Request) -> Iterator[Session]:
 
 
 def write(request: Request, work: Callable[[Session], T]) -> T:
-    """Run ``work`` in one transaction, committed before the answer is sent.
+    """Run ``work`` in one transaction, committed before the answer is sent (``write_to``)."""
+    return write_to(get_db(request), work)
+
+
+def write_to(db: Database, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction of ``db``, committed on return.
 
     A transaction that lost a race (a concurrent insert of the same key, a deadlock, a
     serialization failure) is rolled back and run again, so the caller sees either the first
     answer or a clean error, never a half-written state.
     """
-    db = get_db(request)
     for attempt in range(RETRIES):
         try:
             with db.transaction() as session:

@@ -14,6 +14,7 @@ from loyalty.api.problems import problem_body
 from loyalty.api.responses import json_response
 from loyalty.api.schemas import problems
 from loyalty.errors import LoyaltyError
+from loyalty.orders.groups import order_groups
 from loyalty.orders.schemas import BatchIn, BatchOut, OrderIn, OrderOut, RefundIn, RefundOut
 from loyalty.orders.service import (
     OrderRequest,
@@ -43,9 +44,14 @@ async def post_order(
     """Credit the points an order earns, with the breakdown that explains each point.
 
     Exactly once per ``order_id``: a retry gets the first answer; the same ``order_id`` with
-    another body is 409 ``order_conflict``. Runs on the event loop (see ``api.deps``).
+    another body is 409 ``order_conflict``. Runs on the event loop (see ``api.deps``), in one
+    transaction with the other orders waiting there (``orders.groups``).
     """
     req = body.to_request(require_store(principal, body.store_code))
+    if idempotency_key is None:  # the order id is the key: posted with the orders waiting
+        outcome = await order_groups(request.app.state).post(principal.program_id, req)
+        status, answer = _single(outcome)
+        return json_response(answer, status)
 
     def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
         program = current_program(session, principal.program_id)
