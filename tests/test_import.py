@@ -18,6 +18,7 @@ from loyalty.imports.values import InvalidValueError, parse_time, parse_yuan
 from loyalty.ledger.models import Lot
 from loyalty.members.models import Identifier, Member
 from loyalty.members.service import lookup
+from loyalty.notifications.models import OutboxEvent
 from loyalty.stores.manage import set_store_active
 from loyalty.stores.service import create_store
 from tests.conftest import START, assert_balanced
@@ -129,6 +130,17 @@ def test_orders_earn_exactly_what_the_api_gives(db, session, api, imported, tmp_
     assert retry.status_code == 201 and retry.json()["points"]["awarded"] == 123
     assert api.points(member.id)["available"] == 211
     assert_balanced(session)
+
+
+def test_imported_history_tells_no_member_they_just_earned_points(
+    db, session, api, imported, tmp_path
+):
+    import_orders(db, 1, write_csv(tmp_path / "o.csv", ORDER_HEADER, ORDERS), START)
+    earned = select(OutboxEvent).where(OutboxEvent.topic == "points.earned")
+    assert session.scalars(earned).all() == []
+    member = lookup(session, 1, "legacy_id", "OLD-1")
+    api.order(member.id, 5_000, START, store_code="SH001")  # a new order is news
+    assert [e.payload["points"] for e in session.scalars(earned)] == [50]
 
 
 def test_a_closed_store_takes_no_new_orders_but_its_history_imports(

@@ -2,6 +2,7 @@
 exactly as it would have been alone; a group that fails is posted again order by order."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select, text
@@ -31,7 +32,8 @@ def _together(groups: OrderGroups, orders) -> list[Outcome | BaseException]:
     async def arrive():
         return await asyncio.gather(*(groups.post(1, o) for o in orders), return_exceptions=True)
 
-    return asyncio.run(arrive())
+    with ThreadPoolExecutor(1) as worker:  # a loop of its own, as a server worker has
+        return worker.submit(asyncio.run, arrive()).result()
 
 
 def test_orders_arriving_together_share_one_transaction_and_keep_their_own_answers(

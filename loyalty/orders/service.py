@@ -129,7 +129,8 @@ def post_orders(
     """Post orders (or, with ``simulate``, answer as if posting and write nothing).
 
     A deactivated store takes no new orders (422 ``store_inactive``); ``history`` (an import
-    of an old system's orders) accepts them, since stores closed since then had real sales.
+    of an old system's orders) accepts them, since stores closed since then had real sales,
+    and tells nobody: a member is not sent "you earned 50 points" for last year's dinner.
     """
     outcomes: dict[int, Outcome] = {}
     stores = _stores(session, program.id, requests)
@@ -150,7 +151,7 @@ def post_orders(
                 fresh.append((i, req, *_check(req, members, stores, now, history)))
         except LoyaltyError as exc:
             outcomes[i] = error_outcome(req.order_id, exc)
-    outcomes.update(_earn(session, program, fresh, now, simulate))
+    outcomes.update(_earn(session, program, fresh, now, simulate=simulate, history=history))
     for i, req in repeats:
         outcomes[i] = _repeat(req, outcomes[first_seen[req.order_id]])
     return [outcomes[i] for i in range(len(requests))]
@@ -279,7 +280,9 @@ def _earn(
     program: Program,
     fresh: list[tuple[int, OrderRequest, Member, Store | None]],
     now: datetime,
+    *,
     simulate: bool,
+    history: bool,
 ) -> dict[int, Outcome]:
     if not fresh:
         return {}
@@ -319,7 +322,7 @@ def _earn(
         outcomes[i] = Outcome(req.order_id, 201, _response(req, m, ev, c, balance))
     if not simulate:
         members = list({m.id: m for _, _, m, _ in fresh}.values())
-        _insert_orders(writes, program.id, planned, outcomes, now)
+        _insert_orders(writes, program.id, planned, outcomes, now, tell=not history)
         writes.update(Member, members, MEMBER_COLUMNS)
         writes.send(session)
         earning.record(session)
@@ -379,8 +382,11 @@ def _insert_orders(
     planned: list[tuple[int, OrderRequest, Member, Store | None, Evaluation]],
     outcomes: dict[int, Outcome],
     now: datetime,
+    *,
+    tell: bool,
 ) -> None:
-    """Store each order with its answer (for retries) and tell the outbox (``emit``'s rows).
+    """Store each order with its answer (for retries) and, if ``tell``, the outbox (``emit``'s
+    rows).
 
     If another transaction stored one of these order ids since we looked, the insert fails on
     the unique key and the whole transaction is rolled back and retried (``api.deps.write``),
@@ -409,6 +415,8 @@ def _insert_orders(
         for i, req, m, s, ev in planned
     ]
     writes.insert(Order, rows)
+    if not tell:
+        return
     writes.insert(
         OutboxEvent,
         [
