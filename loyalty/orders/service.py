@@ -18,10 +18,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy import Select, String, and_, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from loyalty.db.bulk import Writes
+from loyalty.db.engine import fetch_all
 from loyalty.errors import (
     ConflictError,
     InvalidRequestError,
@@ -190,7 +192,9 @@ def _existing_orders(
     session: Session, program_id: int, requests: Sequence[OrderRequest]
 ) -> dict[str, _Posted]:
     ids = list({r.order_id for r in requests})
-    rows = session.execute(_POSTED, {"ids": ids, "program_id": program_id})
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    rows = fetch_all(conn, _POSTED[postgres], {"ids": ids, "program_id": program_id})
     return {
         order_id: _Posted(digest, _with_breakdown(response, expand(breakdown)))
         for order_id, digest, response, breakdown in rows
@@ -218,22 +222,32 @@ def _members_statement(lock: bool) -> Select[Member]:
 
 
 _MEMBERS = {lock: _members_statement(lock) for lock in (False, True)}
-_POSTED = (
-    select(Order.order_id, Order.request_hash, Order.response, Entry.breakdown)
-    .outerjoin(
-        Lot,
-        and_(
-            Lot.program_id == Order.program_id,
-            Lot.source_type == "order",
-            Lot.source_id == Order.order_id,
-        ),
+
+
+def _posted_statement(postgres: bool) -> Select[Any]:
+    """The orders already posted among some ids, with the breakdown their entries keep. On
+    PostgreSQL the ids are one array parameter, so the SQL is compiled once (``fetch_all``)."""
+    ids = (
+        Order.order_id == any_(bindparam("ids", type_=ARRAY(String)))
+        if postgres
+        else Order.order_id.in_(bindparam("ids", expanding=True))
     )
-    .outerjoin(Entry, Entry.id == Lot.entry_id)
-    .where(
-        Order.program_id == bindparam("program_id"),
-        Order.order_id.in_(bindparam("ids", expanding=True)),
+    return (
+        select(Order.order_id, Order.request_hash, Order.response, Entry.breakdown)
+        .outerjoin(
+            Lot,
+            and_(
+                Lot.program_id == Order.program_id,
+                Lot.source_type == "order",
+                Lot.source_id == Order.order_id,
+            ),
+        )
+        .outerjoin(Entry, Entry.id == Lot.entry_id)
+        .where(Order.program_id == bindparam("program_id"), ids)
     )
-)
+
+
+_POSTED = {postgres: _posted_statement(postgres) for postgres in (False, True)}
 
 
 def _replay(req: OrderRequest, stored: _Posted) -> Outcome:
