@@ -1,12 +1,12 @@
 """Request dependencies: the database, the caller, and the transaction each request owns.
 
 Where a request's database work runs (``inline``): most endpoints are plain ``def`` and run in
-the thread pool. The hot, short ones (post one order, read a balance, look a member up) are
-``async def`` and do their few round trips on the event loop itself: handing a request to a
-thread and back costs more CPU than the work (measured: /healthz answers 3,300/s from the pool,
-9,400/s inline, on one core). Such work must stay short and bounded; reports, batches and
-anything that may wait long stay in the pool. A worker waiting on the database inline is idle,
-so run a few more workers than cores (``loyalty serve --workers``).
+the thread pool. The hot, short reads (a balance, a member looked up) are ``async def`` and do
+their round trip on the event loop itself: handing a request to a thread and back costs more
+CPU than the work (measured: /healthz answers 3,300/s from the pool, 9,400/s inline, on one
+core). Such work must stay short and bounded; reports, batches and anything that may wait long
+stay in the pool. Single orders are gathered on the loop and posted in groups by a thread of
+their own (``orders.groups``), where one hand-off serves many orders.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[
-        int, typer.Option(help="Worker processes (PostgreSQL in production: cores + 1)")
+        int, typer.Option(help="Worker processes (PostgreSQL in production: one per core)")
     ] = 1,
 ) -> None:
     """Serve the API (docs at /docs)."""
