@@ -156,7 +156,7 @@ def _measure(
         with api_server(target.as_text(url), workers) as server:
             r.notes.append(f"server: {server.note}{_pool(url)}")
             probes = {"server": lambda: cpu.tree(server.pid), **_db_probe(url)}
-            h = traffic.Http(server, fx, clients, duration, progress, probes)
+            h = traffic.Http(server, fx, clients, duration, progress, probes, db)
             for name in HTTP:
                 if name == "rules-orders" and name in chosen:
                     r.add(*traffic.orders_with_rules(h, db))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import distinct, func, select
 
 from loyalty.bench import cpu
 from loyalty.bench.earning import fifty_enabled
@@ -21,6 +22,7 @@ from loyalty.bench.report import Figure, Target
 from loyalty.bench.seed import Fixture
 from loyalty.bench.server import Server
 from loyalty.db.engine import Database
+from loyalty.orders.models import Order
 from loyalty.programs.cache import TTL_SECONDS
 
 BATCH_SIZE = 1000
@@ -38,14 +40,17 @@ class Http:
     seconds: float
     console: Console
     probes: dict[str, cpu.Probe]
+    db: Database
 
 
 @dataclass(frozen=True)
 class Load:
-    """What the clients saw, and the CPU each unit (request or order) cost each process."""
+    """What the clients saw, and the CPU each unit (request or order) cost each process;
+    ``run_id`` begins the id of every order the load posted."""
 
     result: Result
     cpu_ms: dict[str, float]
+    run_id: str = ""
 
     @property
     def rate(self) -> float:
@@ -100,14 +105,27 @@ def run_load(s: Spec, label: str, console: Console) -> Result:
 def measure(h: Http, kind: str, clients: int, label: str) -> Load:
     """One load, with the CPU it cost; if any request failed, show what the server said."""
     meter, client = cpu.Meter(h.probes), cpu.children()
-    r = run_load(spec(h, kind, clients), label, h.console)
+    s = spec(h, kind, clients)
+    r = run_load(s, label, h.console)
     per_unit = meter.per_unit(r.total_units)
     if r.total_units:
         per_unit["load generator"] = 1000 * (cpu.children() - client) / r.total_units
     if r.errors:
         h.console.print(f"[red]{label}: {r.errors} failed requests; the server's log ends:[/red]")
         h.console.print(h.server.log_tail(), markup=False, highlight=False)
-    return Load(r, per_unit)
+    return Load(r, per_unit, s.run_id)
+
+
+def orders_per_commit(db: Database, run_id: str) -> float:
+    """How many orders shared a transaction (``orders.groups``): a transaction's orders carry
+    its one ``created_at``, so distinct times count the commits."""
+    with db.reader() as session:
+        orders, commits = session.execute(
+            select(func.count(), func.count(distinct(Order.created_at))).where(
+                Order.order_id.like(f"{run_id}-%")
+            )
+        ).one()
+    return orders / commits if commits else 0.0
 
 
 def _errors(r: Result) -> str:
@@ -119,7 +137,11 @@ def _errors(r: Result) -> str:
 def orders(h: Http) -> list[Figure]:
     load = measure(h, "orders", h.clients, "POST /v1/orders")
     r = load.result
-    note = f"{h.clients} clients, {r.requests:,} requests, {_errors(r)}{load.cpu_note('order')}"
+    shared = orders_per_commit(h.db, load.run_id)
+    note = (
+        f"{h.clients} clients, {r.requests:,} requests, {_errors(r)}, {shared:.1f} orders per "
+        f"transaction{load.cpu_note('order')}"
+    )
     return [
         Figure(
             "POST /v1/orders (single)",
