@@ -162,6 +162,14 @@ def _per_member(where: ColumnElement[bool], member_col: Any, points_col: Any) ->
     )
 
 
+def _chunk_members(per_member: Any, member_ids: list[int]) -> tuple[ColumnElement[bool], ...]:
+    """The chunk's member rows, joined to their figures. Naming the ids again lets PostgreSQL
+    fetch those rows by key: joined alone, it read every member of the program for each chunk
+    (a chunk's update of 5,000 balances among 100,000 members: 253 ms, 143 ms with the ids;
+    the scan grows with the program, the key look-ups do not)."""
+    return (Member.id == per_member.c.member_id, Member.id.in_(member_ids))
+
+
 def _stats(session: Session, per_member: Any) -> JobResult:
     members, points, rows = session.execute(
         select(
@@ -218,7 +226,7 @@ def expire_chunk(
     session.execute(insert(Entry).from_select(_EXPIRE_COLUMNS, _expire_rows(due, now)))
     session.execute(
         update(Member)
-        .where(Member.id == per_member.c.member_id)
+        .where(*_chunk_members(per_member, member_ids))
         .values(
             points_available=Member.points_available - per_member.c.points,
             lifetime_expired=Member.lifetime_expired + per_member.c.points,
@@ -322,7 +330,7 @@ def vest_chunk(
         return result
     session.execute(
         update(Member)
-        .where(Member.id == per_member.c.member_id)
+        .where(*_chunk_members(per_member, member_ids))
         .values(
             points_available=Member.points_available + per_member.c.points,
             points_pending=Member.points_pending - per_member.c.points,
@@ -393,7 +401,7 @@ def release_chunk(
     )
     session.execute(
         update(Member)
-        .where(Member.id == per_member.c.member_id)
+        .where(*_chunk_members(per_member, member_ids))
         .values(
             points_available=Member.points_available + per_member.c.points,
             points_held=Member.points_held - per_member.c.points,
