@@ -1,12 +1,11 @@
 """Single orders that arrive together are posted together, in one transaction (group commit).
 
-A till posts one order per request. A worker does the database work of such hot calls on its
-event loop (``api.deps``), so while one transaction runs, the requests that arrive meanwhile
-wait in the loop. Rather than a transaction each, the orders waiting when the worker turns to
-them are posted in one: one lock statement, one look-up, one pipelined write and one commit for
-all of them, through ``post_orders``, the path batches take, where each order is still
-answered on its own and one bad order never rejects the others. An order's answer is the one
-it would have had alone; so is what it writes.
+A till posts one order per request. A worker's event loop reads the requests; their orders
+wait here until the worker's posting thread is free, then all the orders waiting are posted
+in one transaction: one lock statement, one look-up, one pipelined write and one commit for all
+of them, through ``post_orders``, the path batches take, where each order is still answered on
+its own and one bad order never rejects the others. An order's answer is the one it would have
+had alone; so is what it writes. While a group is written the loop reads the next requests.
 
 Nothing waits on a timer: a group is whatever arrived while the previous one was written, so
 under light load each group is a single order and nothing is slower.
@@ -35,7 +34,8 @@ from loyalty.programs.service import current_program
 
 # Enough to share a transaction's fixed cost; few enough to keep a group's locks short.
 MOST = 64
-# Groups in flight at once per worker: one is written while the next is evaluated.
+# Groups in flight at once per worker. Measured on 2 cores with 16 tills: a second lane made
+# groups smaller and each order dearer (821 vs 983 orders/s; 1.57 vs 0.69 ms of server CPU).
 LANES = 1
 
 
