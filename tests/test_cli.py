@@ -42,6 +42,27 @@ def test_jobs_run_as_of_a_time_and_unknown_jobs_are_refused(cli):
     run("jobs", "run", "expire", "--as-of", "not a time", code=2)
 
 
+def test_a_time_without_offset_is_the_program_s_local_time(cli):
+    from fastapi.testclient import TestClient
+
+    from loyalty.api.app import create_app
+    from loyalty.db.engine import Database
+
+    run, url = cli
+    run("init")
+    key = run("apikeys", "create", "--name", "hq").stdout.splitlines()[-1]
+    db = Database(url)
+    api = TestClient(create_app(db), headers={"Authorization": f"Bearer {key}"})
+    member = api.post("/v1/members", json={}).json()
+    order = {"order_id": "A-1", "member_id": member["id"], "amount": 5_000}
+    earned = api.post("/v1/orders", json={**order, "occurred_at": "2026-03-04T02:00:00Z"}).json()
+    # A year later, at 10:00 in Shanghai (02:00 UTC).
+    assert earned["points"]["expires_at"] == "2027-03-04T02:00:00+00:00"
+    assert "0 rows" in run("jobs", "run", "expire", "--as-of", "2027-03-04T09:59").output
+    assert "1 rows, 50 points" in run("jobs", "run", "expire", "--as-of", "2027-03-04T10:00").output
+    db.dispose()
+
+
 def test_ledger_verify_finds_a_tampered_balance(cli):
     run, url = cli
     run("init")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -12,9 +13,16 @@ from sqlalchemy import func, select
 
 from loyalty.apikeys.models import ROLES
 from loyalty.apikeys.service import create_key
-from loyalty.cli.common import console, default_program_id, open_db, parse_time
+from loyalty.cli.common import (
+    console,
+    default_program_id,
+    open_db,
+    parse_time,
+    program_zone,
+)
 from loyalty.cli.rules import rules_app, tiers_app
 from loyalty.db.base import utcnow
+from loyalty.db.engine import Database
 from loyalty.errors import LoyaltyError
 from loyalty.jobs.registry import JOBS
 from loyalty.ledger.jobs import JobResult
@@ -71,19 +79,25 @@ def serve(
 @jobs_app.command("run")
 def run_job(
     name: Annotated[str, typer.Argument(help=", ".join(JOBS))],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time; default now")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="RFC 3339 time; without an offset, the program's local time; default now",
+        ),
+    ] = None,
 ) -> None:
     """Run one job now, as of a time (safe to run twice or concurrently)."""
     if name not in JOBS:
         console.print(f"[red]Unknown job {name!r}; jobs: {', '.join(JOBS)}[/red]")
         raise typer.Exit(2)
-    result = _run(name, parse_time(as_of))
+    db = open_db()
+    result = _run(db, name, parse_time(as_of, program_zone(db)))
     console.print(f"{name}: {result.rows} rows, {result.points} points, {result.members} members")
 
 
-def _run(name: str, as_of_time: object) -> JobResult:
+def _run(db: Database, name: str, as_of_time: datetime) -> JobResult:
     job, _ = JOBS[name]
-    db = open_db()
     tune_gc()
     with Progress(
         TextColumn(f"[bold]{name}"),
@@ -94,7 +108,7 @@ def _run(name: str, as_of_time: object) -> JobResult:
         transient=True,
     ) as bar:
         task = bar.add_task(name, total=None)
-        return job(db, as_of_time, utcnow(), lambda r: bar.advance(task, r.rows))  # type: ignore[arg-type]
+        return job(db, as_of_time, utcnow(), lambda r: bar.advance(task, r.rows))
 
 
 @app.command()
@@ -103,10 +117,10 @@ def worker(
     rounds: Annotated[int, typer.Option(help="Stop after this many rounds (0 = forever)")] = 0,
 ) -> None:
     """Run every job in a loop (the scheduler)."""
-    done = 0
+    db, done = open_db(), 0
     while rounds == 0 or done < rounds:
         for name in JOBS:
-            result = _run(name, utcnow())
+            result = _run(db, name, utcnow())
             if result.rows:
                 console.print(f"{name}: {result.rows} rows, {result.points} points")
         done += 1

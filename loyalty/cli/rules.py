@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -114,7 +115,8 @@ def rules_backtest(
             spec = spec_of(get_rule(session, program.id, rule_id))
         except LoyaltyError as exc:
             raise _fail(exc) from exc
-        report = backtest(session, program, spec, parse_time(start), parse_time(end))
+        zone = ZoneInfo(program.timezone)
+        report = backtest(session, program, spec, parse_time(start, zone), parse_time(end, zone))
     console.print(
         f"{report['orders_scanned']} orders, {report['orders_affected']} affected, "
         f"+{report['extra_points']} points = ¥{yuan(report['cost_amount'])}, "
