@@ -42,8 +42,6 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 900}
 
-pytestmark = pytest.mark.browser
-
 
 @dataclass(frozen=True)
 class Site:

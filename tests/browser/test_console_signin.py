@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.browser.conftest import LAPTOP, PHONE
 from tests.browser.pages import axe_violations, blocking, console_sign_in, new_page
+
+pytestmark = pytest.mark.browser  # run once, on SQLite (scripts/dev)
 
 
 def test_an_operator_signs_in_and_out(chromium, site, shots):

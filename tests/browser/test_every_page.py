@@ -24,6 +24,8 @@ from tests.browser.pages import (
     new_page,
 )
 
+pytestmark = pytest.mark.browser  # run once, on SQLite (scripts/dev)
+
 WIDTHS = {"phone": PHONE, "laptop": LAPTOP}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from loyalty.db.base import utcnow
@@ -15,6 +16,8 @@ from loyalty.rewards.service import RedeemRequest, redeem
 from loyalty.stores.models import Store
 from tests.browser.conftest import LAPTOP, PHONE
 from tests.browser.pages import console_sign_in, member_sign_in, new_page
+
+pytestmark = pytest.mark.browser  # run once, on SQLite (scripts/dev)
 
 
 def _member(site, *, at_store: str | None = None, not_at_store: str | None = None, points=0):
