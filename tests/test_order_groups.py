@@ -33,7 +33,7 @@ def _together(groups: OrderGroups, orders) -> list[Outcome | BaseException]:
         return await asyncio.gather(*(groups.post(1, o) for o in orders), return_exceptions=True)
 
     with ThreadPoolExecutor(1) as worker:  # a loop of its own, as a server worker has
-        return worker.submit(asyncio.run, arrive()).result()
+        return worker.submit(asyncio.run, arrive()).result(timeout=60)
 
 
 def test_orders_arriving_together_share_one_transaction_and_keep_their_own_answers(
@@ -110,4 +110,25 @@ def test_a_group_the_database_refuses_is_posted_again_order_by_order(app, api, s
     posted = session.scalars(select(Order.order_id).order_by(Order.order_id)).all()
     assert posted == ["P-1", "P-2"]
     assert (api.points(ann["id"])["available"], api.points(bo["id"])["available"]) == (100, 40)
+    assert_balanced(session)
+
+
+def test_a_fault_outside_any_group_reaches_every_waiting_order_and_posting_goes_on(
+    app, api, session, monkeypatch
+):
+    member = api.member()
+    groups = OrderGroups(app.state)
+    posting = OrderGroups._post_all
+
+    def broken(self, waiting):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(OrderGroups, "_post_all", broken)
+    failed = _together(
+        groups, [_order("F-1", member["id"], 1_000), _order("F-2", member["id"], 1_000)]
+    )
+    assert [type(f) for f in failed] == [RuntimeError, RuntimeError]  # answered, not left waiting
+    monkeypatch.setattr(OrderGroups, "_post_all", posting)
+    (posted,) = _together(groups, [_order("F-1", member["id"], 1_000)])
+    assert posted.status == 201 and api.points(member["id"])["available"] == 10
     assert_balanced(session)

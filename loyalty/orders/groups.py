@@ -77,7 +77,14 @@ class OrderGroups:
         try:
             while self.waiting:
                 waiting, self.waiting = self.waiting, []
-                answers = await loop.run_in_executor(self.threads, self._post_all, waiting)
+                try:
+                    answers = await loop.run_in_executor(self.threads, self._post_all, waiting)
+                except asyncio.CancelledError:  # shutting down: nobody waits forever
+                    for w in waiting:
+                        w.answer.cancel()
+                    raise
+                except Exception as exc:  # a fault outside any group: each order sees it
+                    answers = [exc] * len(waiting)
                 for w, result in zip(waiting, answers, strict=True):
                     _settle(w.answer, result)
         finally:
