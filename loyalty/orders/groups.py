@@ -107,7 +107,7 @@ class OrderGroups:
     ) -> list[Outcome | BaseException]:
         self.transactions += 1
         try:
-            return list(_post(self.state.db, self._clock(), program_id, orders))
+            return list(post_group(self.state.db, self._clock(), program_id, orders))
         except Exception as exc:
             if len(orders) == 1:
                 return [exc]
@@ -119,9 +119,10 @@ class OrderGroups:
         return clock
 
 
-def _post(
+def post_group(
     db: Database, clock: Callable[[], datetime], program_id: int, orders: list[OrderRequest]
 ) -> list[Outcome]:
+    """One group's transaction: the orders posted together, each with its own outcome."""
     now = clock()
     return write_to(
         db, lambda session: post_orders(session, current_program(session, program_id), orders, now)
