@@ -17,6 +17,7 @@ from sqlalchemy import distinct, func, select
 
 from loyalty.bench import cpu
 from loyalty.bench.earning import fifty_enabled
+from loyalty.bench.inproc import history, order_request
 from loyalty.bench.load import Result, Spec
 from loyalty.bench.report import Figure, Target
 from loyalty.bench.seed import Fixture
@@ -240,8 +241,6 @@ GROUPED_ORDERS = 2_000
 
 def grouped_orders(db: Database, fx: Fixture, probes: dict[str, cpu.Probe]) -> Load:
     """``GROUPED_ORDERS`` single orders posted ``GROUP`` to a transaction, as a worker does."""
-    from loyalty.bench.inproc import history, order_request
-
     rows = history(fx, GROUPED_ORDERS, datetime.now(UTC) - timedelta(minutes=1))
     orders = [order_request(row) for row in rows]
     meter = cpu.Meter({"bench process": cpu.this_process, **probes})
@@ -251,7 +250,9 @@ def grouped_orders(db: Database, fx: Fixture, probes: dict[str, cpu.Probe]) -> L
         posted += sum(1 for o in outcomes if o.status == 201)
     seconds = time.perf_counter() - start
     errors = len(orders) - posted
-    result = Result(len(orders), posted, errors, seconds, total_units=posted)
+    result = Result(
+        requests=len(orders), units=posted, errors=errors, seconds=seconds, total_units=posted
+    )
     return Load(result, meter.per_unit(posted))
 
 

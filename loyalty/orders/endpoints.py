@@ -44,8 +44,9 @@ async def post_order(
     """Credit the points an order earns, with the breakdown that explains each point.
 
     Exactly once per ``order_id``: a retry gets the first answer; the same ``order_id`` with
-    another body is 409 ``order_conflict``. Runs on the event loop (see ``api.deps``), in one
-    transaction with the other orders waiting there (``orders.groups``).
+    another body is 409 ``order_conflict``. Orders that arrive together are written in one
+    transaction, each answered as if alone (``orders.groups``); with an ``Idempotency-Key``
+    the order is written on its own, on the event loop (``api.deps``).
     """
     req = body.to_request(require_store(principal, body.store_code))
     if idempotency_key is None:  # the order id is the key: posted with the orders waiting
