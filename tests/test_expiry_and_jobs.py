@@ -6,6 +6,8 @@ from sqlalchemy import select
 
 from loyalty.ledger.jobs import expire_lots, release_holds, vest_lots
 from loyalty.ledger.models import Entry
+from loyalty.ledger.verify import verify
+from loyalty.members.models import Member
 from loyalty.notifications.models import OutboxEvent
 from loyalty.programs.models import Program
 from tests.conftest import START, assert_balanced
@@ -86,6 +88,60 @@ def test_spending_uses_the_soonest_expiring_points_first(api, db, session):
     assert _expire(db, START + timedelta(days=66)).points == 0
     assert _expire(db, START + timedelta(days=366)).points == 50
     assert_balanced(session)
+
+
+def test_points_expire_after_the_soonest_lot_was_spent_before_its_time(api, db, session):
+    member = api.member()
+    api.order(member["id"], 4_000, START - timedelta(days=300), order_id="OLD")  # 40
+    api.order(member["id"], 6_000, START, order_id="NEW")  # 60
+    hold = api.hold(member["id"], 40).json()
+    api.post(f"/v1/points/holds/{hold['id']}/capture")
+    # The job looks at the member when the spent lot's time comes, finds nothing due, and
+    # comes back when the next one's does.
+    assert _expire(db, START + timedelta(days=66)).points == 0
+    session.expire_all()
+    assert session.get(Member, member["id"]).lots_expire_from == START + timedelta(days=365)
+    assert _expire(db, START + timedelta(days=365)).points == 60
+    assert_balanced(session)
+
+
+def test_points_given_back_to_a_lot_that_ran_out_expire_on_the_next_run(api, db, session, clock):
+    member = api.member()
+    api.order(member["id"], 10_000, START - timedelta(days=365) + timedelta(hours=1))
+    hold = api.post(
+        "/v1/points/holds",
+        {"member_id": member["id"], "points": 80, "reference": "T-1", "ttl_seconds": 7200},
+    ).json()
+    assert _expire(db, START + timedelta(hours=1)).points == 20  # the 80 are held
+    clock.advance(seconds=3600)
+    assert api.post(f"/v1/points/holds/{hold['id']}/void").status_code == 200
+    assert api.points(member["id"])["available"] == 80  # back, on a lot already due
+    assert_balanced(session)  # the expiry bound came back down to that lot
+    assert _expire(db, START + timedelta(hours=1)).points == 80
+    assert api.points(member["id"])["available"] == 0
+    assert_balanced(session)
+
+
+def test_a_merged_account_s_points_expire_on_their_own_dates(api, db, session):
+    survivor, source = api.member(), api.member()
+    api.order(survivor["id"], 5_000, START)
+    api.order(source["id"], 3_000, START - timedelta(days=200))
+    merged = api.post(f"/v1/members/{survivor['id']}/merge", {"source_member_id": source["id"]})
+    assert merged.status_code == 200, merged.text
+    assert _expire(db, START + timedelta(days=165)).points == 30
+    assert _expire(db, START + timedelta(days=365)).points == 50
+    assert_balanced(session)
+
+
+def test_verify_finds_points_the_expiry_job_would_never_see(api, session):
+    member = api.member()
+    api.order(member["id"], 5_000, START)
+    session.get(Member, member["id"]).lots_expire_from = START + timedelta(days=366)
+    session.flush()
+    problems = verify(session)
+    assert [(p.member_id, p.check, p.actual) for p in problems] == [
+        (member["id"], "expiry_bound", 50)
+    ]
 
 
 def test_calendar_year_policy_clears_points_at_the_end_of_next_year(api, db, session):

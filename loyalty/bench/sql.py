@@ -131,9 +131,10 @@ def lots(d: Dialect) -> str:
 
 BALANCES = """
     UPDATE members SET points_available = t.total, lifetime_earned = t.total,
-        orders_count = t.n, last_order_at = t.last
-    FROM (SELECT member_id, SUM(points) AS total, COUNT(*) AS n, MAX(occurred_at) AS last
-          FROM points_entries GROUP BY member_id) AS t
+        orders_count = t.n, last_order_at = t.last, lots_expire_from = t.soonest
+    FROM (SELECT e.member_id, SUM(e.points) AS total, COUNT(*) AS n,
+                 MAX(e.occurred_at) AS last, MIN(e.expires_at) AS soonest
+          FROM points_entries AS e GROUP BY e.member_id) AS t
     WHERE members.id = t.member_id"""
 
 SERIAL_TABLES = ("members", "member_identifiers", "points_entries", "points_lots")

@@ -17,12 +17,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
+    MetaData,
+    Table,
     and_,
+    delete,
     func,
     insert,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -127,15 +133,18 @@ def _run_lane(
             on_chunk(result)
 
 
-def _due_member_ids(where: ColumnElement[bool], member_col: Any) -> DueMembers:
+def _due_member_ids(
+    where: ColumnElement[bool], member_col: Any, *, grouped: bool = True
+) -> DueMembers:
     def due(session: Session, after: int, up_to: int | None) -> list[int]:
         stmt = (
             select(member_col)
             .where(where, member_col > after)
-            .group_by(member_col)
             .order_by(member_col)
             .limit(CHUNK_MEMBERS)
         )
+        if grouped:
+            stmt = stmt.group_by(member_col)
         if up_to is not None:
             stmt = stmt.where(member_col <= up_to)
         return list(session.scalars(stmt))
@@ -187,9 +196,19 @@ _NO_SYNC = {"synchronize_session": False}
 # --- expire ------------------------------------------------------------------------------------
 
 
-def _due_lots(as_of: datetime) -> ColumnElement[bool]:
-    # Pending lots expire only once vested (the worker runs ``vest`` before ``expire``).
-    return and_(Lot.remaining > 0, Lot.expires_at <= as_of, Lot.state == "available")
+def _due_lots(member_ids: list[int], as_of: datetime) -> ColumnElement[bool]:
+    """These members' lots due at ``as_of``, read from each member's expiry bound on (no lot
+    with points left expires before it, so the lots spent or expired long ago are skipped).
+    Pending lots expire only once vested (the worker runs ``vest`` before ``expire``)."""
+    return and_(
+        Lot.member_id.in_(member_ids),
+        Member.id.in_(member_ids),
+        Lot.member_id == Member.id,
+        Lot.state == "available",
+        Lot.expires_at >= Member.lots_expire_from,
+        Lot.expires_at <= as_of,
+        Lot.remaining > 0,
+    )
 
 
 def expire_lots(
@@ -202,11 +221,31 @@ def expire_lots(
     """Expire what remains of every lot due at ``as_of``."""
     return run_chunks(
         transaction,
-        _due_member_ids(_due_lots(as_of), Lot.member_id),
+        _due_member_ids(Member.lots_expire_from <= as_of, Member.id, grouped=False),
         lambda s, ids: expire_chunk(s, ids, as_of, now),
         on_chunk,
         lanes,
     )
+
+
+_EXPIRING = Table(
+    "expiring_lots",
+    MetaData(),
+    Column("program_id", BigInteger),
+    Column("member_id", BigInteger),
+    Column("store_id", BigInteger),
+    Column("points", BigInteger),
+    Column("expires_at", UTCDateTime()),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+
+def _expiring(session: Session) -> Table:
+    """The connection's own scratch table for a chunk's due lots, created once, empty."""
+    _EXPIRING.create(session.connection(), checkfirst=True)
+    session.execute(delete(_EXPIRING))
+    return _EXPIRING
 
 
 def expire_chunk(
@@ -214,28 +253,61 @@ def expire_chunk(
 ) -> JobResult:
     """Expire what remains of these members' due lots: entries, cache, outbox, lots.
 
-    One ``expire`` entry per member and issuing store, however many lots ran out together
-    (a member reads one line "积分到期 −350", not one per purchase); it is dated when the last
-    of them ran out. Writing one entry per lot cost the database more than the lots' update.
+    The due lots are read once, into a scratch table that every later step aggregates. One
+    ``expire`` entry per member and issuing store, however many lots ran out together (a
+    member reads one line "积分到期 −350", not one per purchase), dated when the last of them
+    ran out. Then each member's expiry bound moves up to their soonest lot still holding points.
     """
-    due = and_(_due_lots(as_of), Lot.member_id.in_(member_ids))
-    per_member = _per_member(due, Lot.member_id, Lot.remaining)
-    result = _stats(session, per_member)
-    if not result.members:
-        return result
-    session.execute(insert(Entry).from_select(_EXPIRE_COLUMNS, _expire_rows(due, now)))
+    due = _due_lots(member_ids, as_of)
+    expiring = _expiring(session)
     session.execute(
-        update(Member)
-        .where(*_chunk_members(per_member, member_ids))
-        .values(
-            points_available=Member.points_available - per_member.c.points,
-            lifetime_expired=Member.lifetime_expired + per_member.c.points,
+        insert(expiring).from_select(
+            ["program_id", "member_id", "store_id", "points", "expires_at"],
+            select(Lot.program_id, Lot.member_id, Lot.store_id, Lot.remaining, Lot.expires_at)
+            .select_from(Lot)
+            .where(due),
         )
-        .execution_options(**_NO_SYNC)
     )
-    _outbox_per_member(session, due, "points.expired", Lot.remaining, now)
-    session.execute(update(Lot).where(due).values(remaining=0).execution_options(**_NO_SYNC))
+    per_member = _per_member(true(), expiring.c.member_id, expiring.c.points)
+    result = _stats(session, per_member)
+    if result.members:
+        session.execute(insert(Entry).from_select(_EXPIRE_COLUMNS, _expire_rows(expiring, now)))
+        session.execute(update(Lot).where(due).values(remaining=0).execution_options(**_NO_SYNC))
+        session.execute(
+            update(Member)
+            .where(*_chunk_members(per_member, member_ids))
+            .values(
+                points_available=Member.points_available - per_member.c.points,
+                lifetime_expired=Member.lifetime_expired + per_member.c.points,
+                lots_expire_from=_soonest_lot(),
+            )
+            .execution_options(**_NO_SYNC)
+        )
+        _outbox_per_member(session, true(), "points.expired", expiring.c.points, now)
+    # Members whose soonest lot was spent before it could expire: nothing was due for them.
+    expired = set(session.scalars(select(expiring.c.member_id).distinct()))
+    reset_expiry_bound(session, [i for i in member_ids if i not in expired])
     return result
+
+
+def _soonest_lot() -> Any:
+    """The member's soonest expiry among their lots still holding points (a subquery)."""
+    return (
+        select(func.min(Lot.expires_at))
+        .where(Lot.member_id == Member.id, Lot.remaining > 0)
+        .scalar_subquery()
+    )
+
+
+def reset_expiry_bound(session: Session, member_ids: list[int]) -> None:
+    """Set these members' expiry bound to their soonest lot still holding points."""
+    if member_ids:
+        session.execute(
+            update(Member)
+            .where(Member.id.in_(member_ids))
+            .values(lots_expire_from=_soonest_lot())
+            .execution_options(**_NO_SYNC)
+        )
 
 
 _EXPIRE_COLUMNS = [
@@ -253,26 +325,22 @@ _EXPIRE_COLUMNS = [
 ]
 
 
-def _expire_rows(due: ColumnElement[bool], now: datetime) -> Any:
+def _expire_rows(expiring: Table, now: datetime) -> Any:
     """One row per member and issuing store: what remains of their due lots, negated."""
-    last = func.max(Lot.expires_at)
-    return (
-        select(
-            Lot.program_id,
-            Lot.member_id,
-            Lot.store_id,
-            literal("expire"),
-            -func.sum(Lot.remaining),
-            last,
-            literal(now, UTCDateTime()),
-            literal("job"),
-            literal("expire"),
-            last,
-            literal("积分到期"),
-        )
-        .where(due)
-        .group_by(Lot.program_id, Lot.member_id, Lot.store_id)
-    )
+    last = func.max(expiring.c.expires_at)
+    return select(
+        expiring.c.program_id,
+        expiring.c.member_id,
+        expiring.c.store_id,
+        literal("expire"),
+        -func.sum(expiring.c.points),
+        last,
+        literal(now, UTCDateTime()),
+        literal("job"),
+        literal("expire"),
+        last,
+        literal("积分到期"),
+    ).group_by(expiring.c.program_id, expiring.c.member_id, expiring.c.store_id)
 
 
 def _outbox_per_member(
@@ -393,6 +461,7 @@ def release_chunk(
         .values(remaining=Lot.remaining + per_lot.c.points)
         .execution_options(**_NO_SYNC)
     )
+    reset_expiry_bound(session, member_ids)  # the lots that got points back may be due sooner
     session.execute(
         update(Allocation)
         .where(open_allocations)

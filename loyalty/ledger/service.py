@@ -79,6 +79,8 @@ BALANCE_COLUMNS = (
     "lifetime_redeemed",
     "lifetime_expired",
 )
+# What the ledger caches on the member: the balances and the lower bound of their expiry.
+CACHE_COLUMNS = (*BALANCE_COLUMNS, "lots_expire_from")
 
 
 def credit_many(
@@ -97,7 +99,7 @@ def credit_many(
     Set-based: two multi-row inserts whatever the number of credits. The members' caches are
     updated in the order of ``credits``. Given ``writes``, the inserts wait there to be sent
     with the caller's other writes, and the caller writes the members' caches
-    (``BALANCE_COLUMNS``) with them; otherwise the session flushes the members as usual.
+    (``CACHE_COLUMNS``) with them; otherwise the session flushes the members as usual.
     """
     if not credits:
         return []
@@ -151,6 +153,8 @@ def _apply_credit(c: Credit) -> dict[str, Any]:
         m.points_available += kept
     if c.kind == "earn":
         m.lifetime_earned += c.points
+    if kept:
+        lots_gain_points(m, c.expires_at)
     return {
         "program_id": m.program_id,
         "member_id": m.id,
@@ -165,6 +169,14 @@ def _apply_credit(c: Credit) -> dict[str, Any]:
         "expires_at": c.expires_at,
         "store_id": c.store_id,
     }
+
+
+def lots_gain_points(member: Member, expires_at: datetime | None) -> None:
+    """A lot of the member expiring at ``expires_at`` gains points: lower the expiry bound."""
+    if expires_at is not None and (
+        member.lots_expire_from is None or expires_at < member.lots_expire_from
+    ):
+        member.lots_expire_from = expires_at
 
 
 def credit(session: Session, c: Credit, now: datetime) -> None:
@@ -379,11 +391,16 @@ def release_hold(session: Session, member: Member, hold: Hold, now: datetime) ->
         for lot in session.scalars(select(Lot).where(Lot.id.in_([a.lot_id for a in allocations])))
     }
     for a in allocations:
-        lots[a.lot_id].remaining += a.points
+        _give_to_lot(member, lots[a.lot_id], a.points)
         a.released_at = now
     member.points_held -= hold.points
     member.points_available += hold.points
     hold.closed_at = now
+
+
+def _give_to_lot(member: Member, lot: Lot, points: int) -> None:
+    lot.remaining += points
+    lots_gain_points(member, lot.expires_at)
 
 
 def capture_hold(
@@ -443,6 +460,8 @@ def move_points(
     for name in BALANCE_COLUMNS:
         setattr(survivor, name, getattr(survivor, name) + getattr(source, name))
         setattr(source, name, 0)
+    lots_gain_points(survivor, source.lots_expire_from)
+    source.lots_expire_from = None
     if total:
         _merge_entries(session, source, survivor, total, now, actor)
     settle_debt(session, survivor)
@@ -525,7 +544,7 @@ def give_back(
     }
     points = 0
     for a in allocations:
-        lots[a.lot_id].remaining += a.points
+        _give_to_lot(member, lots[a.lot_id], a.points)
         a.released_at = now
         points += a.points
     member.points_available += points

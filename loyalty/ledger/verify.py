@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from loyalty.ledger.models import Entry, Hold, Lot
@@ -23,7 +23,9 @@ class Mismatch:
 def verify(session: Session, program_id: int | None = None) -> list[Mismatch]:
     """Every member whose cached balance disagrees with the entries, the lots or the holds.
 
-    Set-based: four aggregate queries joined in one pass over the members.
+    Set-based: four aggregate queries joined in one pass over the members. Also every member
+    with points in lots that expire before ``lots_expire_from`` says (``expiry_bound``: the
+    points the expiry job would never see, as ``actual``).
     """
     entries = _sum_by_member(Entry.member_id, Entry.points, None)
     lots_available = _sum_by_member(Lot.member_id, Lot.remaining, Lot.state == "available")
@@ -48,9 +50,27 @@ def verify(session: Session, program_id: int | None = None) -> list[Mismatch]:
     if program_id is not None:
         stmt = stmt.where(Member.program_id == program_id)
     found = [Mismatch(m, "negative_lot", 0, int(r)) for m, r in negative_lots]
+    found += [Mismatch(m, "expiry_bound", 0, int(r)) for m, r in _unseen(session, program_id)]
     for member, e, la, lp, h in session.execute(stmt):
         found.extend(_check(member, int(e), int(la), int(lp), int(h)))
     return found
+
+
+def _unseen(session: Session, program_id: int | None) -> list[Any]:
+    """Points per member in lots that expire before the member's expiry bound."""
+    stmt = (
+        select(Lot.member_id, func.sum(Lot.remaining))
+        .join(Member, Member.id == Lot.member_id)
+        .where(
+            Lot.remaining > 0,
+            Lot.expires_at.is_not(None),
+            or_(Member.lots_expire_from.is_(None), Lot.expires_at < Member.lots_expire_from),
+        )
+        .group_by(Lot.member_id)
+    )
+    if program_id is not None:
+        stmt = stmt.where(Member.program_id == program_id)
+    return list(session.execute(stmt).all())
 
 
 def _sum_by_member(member_col: Any, value_col: Any, where: Any) -> Any:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +37,11 @@ class Member(Base):
         points_held: reserved by open holds (points used as payment, not yet captured).
         points_debt: points taken back by refunds after they were spent; later earnings repay it.
         merged_into_id: for a ``merged`` member, the survivor that now holds everything.
+        lots_expire_from: no lot of the member with points left expires before this, so the
+            expiry job visits only members whose time has come and reads only their lots from
+            here on. A lower bound: lowered whenever a lot gains points (an earn, a released
+            hold, points given back, a merge), raised by the expiry job; ``None`` when none of
+            the member's points expire. ``loyalty ledger verify`` proves it is never too late.
     """
 
     __tablename__ = "members"
@@ -52,6 +58,13 @@ class Member(Base):
         ),
         # Members per tier (the dashboard) without reading every member row.
         Index("ix_members_program_status_tier", "program_id", "status", "tier_code"),
+        # The expiry job's way in: members with points that expire, soonest first.
+        Index(
+            "ix_members_lots_expire_from",
+            "lots_expire_from",
+            postgresql_where=text("lots_expire_from IS NOT NULL"),
+            sqlite_where=text("lots_expire_from IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -81,6 +94,7 @@ class Member(Base):
     lifetime_earned: Mapped[int] = mapped_column(BigInteger, default=0)
     lifetime_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
     lifetime_expired: Mapped[int] = mapped_column(BigInteger, default=0)
+    lots_expire_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

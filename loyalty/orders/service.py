@@ -34,7 +34,7 @@ from loyalty.errors import (
 from loyalty.ledger.awards import expand
 from loyalty.ledger.models import Entry, Lot
 from loyalty.ledger.policy import available_at_for, expiry_for
-from loyalty.ledger.service import BALANCE_COLUMNS, Credit, credit_many, spend
+from loyalty.ledger.service import CACHE_COLUMNS, Credit, credit_many, spend
 from loyalty.members.models import Member
 from loyalty.members.service import MemberNotActiveError, MemberNotFoundError, lock_member
 from loyalty.money import yuan
@@ -77,7 +77,7 @@ class RefundExceedsOrderError(InvalidRequestError):
 
 FUTURE_TOLERANCE = timedelta(hours=24)
 # What posting orders changes on a member row: written in one statement per batch.
-MEMBER_COLUMNS = (*BALANCE_COLUMNS, "orders_count", "last_order_at")
+MEMBER_COLUMNS = (*CACHE_COLUMNS, "orders_count", "last_order_at")
 
 
 @dataclass(frozen=True)
