@@ -57,11 +57,13 @@ def verify(session: Session, program_id: int | None = None) -> list[Mismatch]:
 
 
 def _unseen(session: Session, program_id: int | None) -> list[Any]:
-    """Points per member in lots that expire before the member's expiry bound."""
+    """Points per member in available lots that expire before the member's expiry bound
+    (pending lots are not expired before they vest, and vesting resets the bound)."""
     stmt = (
         select(Lot.member_id, func.sum(Lot.remaining))
         .join(Member, Member.id == Lot.member_id)
         .where(
+            Lot.state == "available",
             Lot.remaining > 0,
             Lot.expires_at.is_not(None),
             or_(Member.lots_expire_from.is_(None), Lot.expires_at < Member.lots_expire_from),

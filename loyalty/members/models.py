@@ -37,11 +37,12 @@ class Member(Base):
         points_held: reserved by open holds (points used as payment, not yet captured).
         points_debt: points taken back by refunds after they were spent; later earnings repay it.
         merged_into_id: for a ``merged`` member, the survivor that now holds everything.
-        lots_expire_from: no lot of the member with points left expires before this, so the
-            expiry job visits only members whose time has come and reads only their lots from
-            here on. A lower bound: lowered whenever a lot gains points (an earn, a released
-            hold, points given back, a merge), raised by the expiry job; ``None`` when none of
-            the member's points expire. ``loyalty ledger verify`` proves it is never too late.
+        lots_expire_from: no available lot of the member with points left expires before
+            this, so the expiry job visits only members whose time has come and reads only
+            their lots from here on. A lower bound: lowered whenever a lot gains points (an
+            earn, a released hold, points given back, a merge, vesting), raised by the expiry
+            job; ``None`` when none of the member's points expire. ``loyalty ledger verify``
+            proves it is never too late.
     """
 
     __tablename__ = "members"
