@@ -219,11 +219,11 @@ _NO_SYNC = {"synchronize_session": False}
 
 def _due_lots(session: Session, member_ids: list[int], as_of: datetime) -> ColumnElement[bool]:
     """These members' lots due at ``as_of``, read from each member's expiry bound on (no lot
-    with points left expires before it, so the lots spent or expired long ago are skipped).
+    with points left expires before it, so the lots spent or expired long ago are skipped):
+    for each member, a range of the lots' member index. (Naming the lots' member ids too
+    let PostgreSQL read every lot of the program instead, for each chunk.)
     Pending lots expire only once vested (the worker runs ``vest`` before ``expire``)."""
     return and_(
-        Lot.member_id.in_(member_ids),
-        _among(session, Lot.member_id, member_ids),
         *_members_among(session, member_ids),
         Lot.member_id == Member.id,
         Lot.state == "available",
