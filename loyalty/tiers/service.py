@@ -9,9 +9,12 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, Select, any_, bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from loyalty.db.base import UTCDateTime
+from loyalty.db.engine import fetch_all
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.members.models import Member
 from loyalty.money import yuan
@@ -237,7 +240,7 @@ def tier_of(ladder: Sequence[TierSpec], code: str | None) -> TierSpec:
 # --- qualification -----------------------------------------------------------------------------
 
 
-def _metric_columns(since: datetime) -> dict[str, Any]:
+def _metric_columns(since: Any) -> dict[str, Any]:
     recent = Order.occurred_at > since
     return {
         "spend": func.coalesce(
@@ -255,25 +258,51 @@ def _metric_columns(since: datetime) -> dict[str, Any]:
 def metrics_for(
     session: Session, member_ids: Sequence[int], ladder: Sequence[TierSpec], as_of: datetime
 ) -> dict[int, dict[tuple[str, int], int]]:
-    """Per member, each (metric, window) the ladder uses, over orders up to ``as_of``."""
-    windows = sorted({t.window_days for t in ladder[1:]})
+    """Per member, each (metric, window) the ladder uses, over orders up to ``as_of``.
+
+    Every order asks this (an upgrade happens inside the order), so the statement is built
+    and compiled once per set of windows and only its values change.
+    """
+    windows = tuple(sorted({t.window_days for t in ladder[1:]}))
     if not windows or not member_ids:
         return {}
-    columns, keys = [], []
-    for days in windows:
-        for name, col in _metric_columns(as_of - timedelta(days=days)).items():
-            columns.append(col)
-            keys.append((name, days))
-    rows = session.execute(
-        select(Order.member_id, *columns)
-        .where(
-            Order.member_id.in_(member_ids),
-            Order.occurred_at <= as_of,
-            Order.occurred_at > as_of - timedelta(days=max(windows)),
-        )
-        .group_by(Order.member_id)
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {f"since_{days}": as_of - timedelta(days=days) for days in windows}
+    params |= {"as_of": as_of, "ids": list(member_ids)}
+    statement, keys = _metrics_statement(windows, postgres)
+    rows = fetch_all(session.connection(), statement, params)
     return {row[0]: dict(zip(keys, (int(v) for v in row[1:]), strict=True)) for row in rows}
+
+
+_METRICS: dict[tuple[tuple[int, ...], bool], tuple[Select[Any], list[tuple[str, int]]]] = {}
+
+
+def _metrics_statement(
+    windows: tuple[int, ...], postgres: bool
+) -> tuple[Select[Any], list[tuple[str, int]]]:
+    """Members' metrics over each window, with ``since_N``, ``as_of`` and ``ids`` to bind,
+    and the (metric, window) each column after the member id holds."""
+    if (windows, postgres) not in _METRICS:
+        since = {days: bindparam(f"since_{days}", type_=UTCDateTime()) for days in windows}
+        metrics = {days: _metric_columns(since[days]) for days in windows}
+        columns = [col for days in windows for col in metrics[days].values()]
+        keys = [(name, days) for days in windows for name in metrics[days]]
+        ids = (
+            Order.member_id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+            if postgres
+            else Order.member_id.in_(bindparam("ids", expanding=True))
+        )
+        statement = (
+            select(Order.member_id, *columns)
+            .where(
+                ids,
+                Order.occurred_at <= bindparam("as_of", type_=UTCDateTime()),
+                Order.occurred_at > since[max(windows)],
+            )
+            .group_by(Order.member_id)
+        )
+        _METRICS[(windows, postgres)] = (statement, keys)
+    return _METRICS[(windows, postgres)]
 
 
 def qualified(ladder: Sequence[TierSpec], metrics: dict[tuple[str, int], int]) -> TierSpec:
