@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from loyalty.notifications.models import OutboxEvent
 from loyalty.tiers.jobs import evaluate_tiers
 from tests.conftest import START, assert_balanced
 
@@ -228,6 +229,26 @@ def test_silver_at_2000_in_30_days_then_earns_1_2(api, db, session):
         ("silver", "base", "requalify"),
     ]
     assert_balanced(session)
+
+
+def test_one_batch_lifts_every_member_it_qualifies_each_with_history_and_event(api, session):
+    silver = {"name": "银卡", "name_en": "Silver", "rank": 1, "metric": "spend"}
+    silver |= {"threshold": 100_000, "window_days": 30, "multiplier": "1.2"}
+    assert api.client.put("/v1/tiers/silver", headers=api.headers, json=silver).is_success
+    lifted, stays = [api.member() for _ in range(3)], api.member()
+    orders = [api.order_body(m["id"], 120_000, START) for m in lifted]
+    orders.append(api.order_body(stays["id"], 50_000, START))
+    answer = api.post("/v1/orders/batch", {"orders": orders})
+    assert answer.status_code == 200, answer.text
+    for m in lifted:
+        tier = api.get(f"/v1/members/{m['id']}/tier").json()
+        assert (tier["code"], [(h["from"], h["to"]) for h in tier["history"]]) == (
+            "silver",
+            [("base", "silver")],
+        )
+    assert api.get(f"/v1/members/{stays['id']}/tier").json()["code"] == "base"
+    events = session.scalars(select(OutboxEvent).where(OutboxEvent.topic == "tier.changed"))
+    assert sorted(e.member_id for e in events) == sorted(m["id"] for m in lifted)
 
 
 def test_backtest_prices_a_draft_rule_on_real_history(api):

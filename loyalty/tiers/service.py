@@ -321,50 +321,41 @@ def upgrade_members(
     if len(ladder) == 1:
         return {}
     metrics = metrics_for(session, [m.id for m in members], ladder, now)
-    upgraded: dict[int, TierSpec] = {}
-    for member in members:
-        target = qualified(ladder, metrics.get(member.id, {}))
-        if target.rank > tier_of(ladder, member.tier_code).rank:
-            change_tier(session, program, member, target, "upgrade", now)
-            upgraded[member.id] = target
-    return upgraded
+    upgrades = [(m, qualified(ladder, metrics.get(m.id, {}))) for m in members]
+    upgrades = [(m, t) for m, t in upgrades if t.rank > tier_of(ladder, m.tier_code).rank]
+    change_tiers(session, program, upgrades, "upgrade", now)
+    return {m.id: t for m, t in upgrades}
 
 
-def change_tier(
+def change_tiers(
     session: Session,
     program: Program,
-    member: Member,
-    target: TierSpec,
+    changes: Sequence[tuple[Member, TierSpec]],
     reason: str,
     now: datetime,
 ) -> None:
-    old = member.tier_code or BASE
-    member.tier_code = None if target.code == BASE else target.code
-    member.tier_since = now
-    if reason == "upgrade" and program.tier_protection_days:
-        member.tier_protected_until = now + timedelta(days=program.tier_protection_days)
-    session.add(
-        TierChange(
-            program_id=program.id,
-            member_id=member.id,
-            from_code=old,
-            to_code=target.code,
-            reason=reason,
-            changed_at=now,
-        )
-    )
-    emit_many(
-        session,
-        [
-            (
-                program.id,
-                "tier.changed",
-                member.id,
-                {"member_id": member.id, "from": old, "to": target.code, "reason": reason},
+    """Move each member to their tier, with its history row and one event each, written
+    together (a batch whose orders lift many members writes them in one go, not one by one)."""
+    events: list[tuple[int, str, int | None, dict[str, Any]]] = []
+    for member, target in changes:
+        old = member.tier_code or BASE
+        member.tier_code = None if target.code == BASE else target.code
+        member.tier_since = now
+        if reason == "upgrade" and program.tier_protection_days:
+            member.tier_protected_until = now + timedelta(days=program.tier_protection_days)
+        session.add(
+            TierChange(
+                program_id=program.id,
+                member_id=member.id,
+                from_code=old,
+                to_code=target.code,
+                reason=reason,
+                changed_at=now,
             )
-        ],
-        now,
-    )
+        )
+        payload = {"member_id": member.id, "from": old, "to": target.code, "reason": reason}
+        events.append((program.id, "tier.changed", member.id, payload))
+    emit_many(session, events, now)
 
 
 def progress(session: Session, program: Program, member: Member, now: datetime) -> dict[str, Any]:
