@@ -62,8 +62,12 @@ def bench(
     duration: Annotated[float, typer.Option(help="Seconds per HTTP measurement", min=1)] = 10.0,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients (and pgbench)", min=1)] = 16,
     workers: Annotated[
-        int, typer.Option(help="API worker processes (default: one per core)", min=1)
-    ] = WORKERS,
+        int | None,
+        typer.Option(
+            help="API worker processes (default: one per core on PostgreSQL, one on SQLite)",
+            min=1,
+        ),
+    ] = None,
     skip_seed: Annotated[
         bool, typer.Option("--skip-seed", help="Reuse the seeded database")
     ] = False,
@@ -82,7 +86,7 @@ def bench(
     report = Report(f"loyalty bench · {url.get_backend_name()} · {_where(url)}")
     try:
         fx = _prepare(url, db, members, entries, skip_seed, now, report)
-        _measure(url, db, fx, chosen, (clients, workers), duration, report)
+        _measure(url, db, fx, chosen, (clients, workers or _workers(url)), duration, report)
         _verify(db, "ledger verify after the bench", report)
     finally:
         db.dispose()
@@ -90,6 +94,12 @@ def bench(
     render(report, out)
     if any(f.failed() for f in report.figures):
         raise typer.Exit(1)
+
+
+def _workers(url: URL) -> int:
+    """As the server is meant to run: SQLite has one writer, so a second worker only queues
+    behind the first (552 vs 589 orders/s, p99 145 vs 49 ms for 2 vs 1)."""
+    return 1 if target.is_sqlite(url) else WORKERS
 
 
 def _configured_url() -> str:
