@@ -9,7 +9,17 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Executable, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Executable,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -191,6 +201,20 @@ def _broken(conn: Connection) -> bool:
         return True
     driver = conn.connection.driver_connection
     return bool(getattr(driver, "broken", False) or getattr(driver, "closed", False))
+
+
+def any_of(
+    column: Any, item_type: Any, postgres: bool, *, name: str = "ids", value: Any = None
+) -> ColumnElement[bool]:
+    """``column IN (ids)``: on PostgreSQL one array parameter (``= ANY``), so the statement
+    is the same, compiled and parsed once, whatever the number of ids; elsewhere an expanding
+    ``IN``. Bound at execution under ``name``, or now to ``value``."""
+    kind: dict[str, Any] = {"type_": ARRAY(item_type)} if postgres else {"expanding": True}
+    if value is None:
+        param = bindparam(name, **kind)
+    else:
+        param = bindparam(name, value, unique=True, **kind)
+    return column == any_(param) if postgres else column.in_(param)  # type: ignore[no-any-return]
 
 
 def fetch_all(conn: Connection, statement: Executable, params: dict[str, Any]) -> list[Any]:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
-    any_,
     delete,
     func,
     insert,
@@ -32,10 +31,10 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from loyalty.db.base import UTCDateTime
+from loyalty.db.engine import any_of
 from loyalty.ledger.models import Allocation, Entry, Hold, Lot
 from loyalty.ledger.service import settle_debt
 from loyalty.members.models import Member
@@ -193,11 +192,10 @@ def _members_among(session: Session, member_ids: list[int]) -> tuple[ColumnEleme
 
 
 def _among(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``), not one per id: the
-    driver no longer parses a statement of thousands of placeholders for every chunk."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(ids, ARRAY(BigInteger)))  # type: ignore[no-any-return]
-    return column.in_(ids)  # type: ignore[no-any-return]
+    """``column IN ids``; on PostgreSQL one array parameter, not one per id: the driver no
+    longer parses a statement of thousands of placeholders for every chunk."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return any_of(column, BigInteger, postgres, value=ids)
 
 
 def _stats(session: Session, per_member: Any) -> JobResult:

@@ -18,12 +18,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Select, String, and_, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, String, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from loyalty.db.bulk import Writes
-from loyalty.db.engine import fetch_all
+from loyalty.db.engine import any_of, fetch_all
 from loyalty.errors import (
     ConflictError,
     InvalidRequestError,
@@ -227,11 +226,7 @@ _MEMBERS = {lock: _members_statement(lock) for lock in (False, True)}
 def _posted_statement(postgres: bool) -> Select[Any]:
     """The orders already posted among some ids, with the breakdown their entries keep. On
     PostgreSQL the ids are one array parameter, so the SQL is compiled once (``fetch_all``)."""
-    ids = (
-        Order.order_id == any_(bindparam("ids", type_=ARRAY(String)))
-        if postgres
-        else Order.order_id.in_(bindparam("ids", expanding=True))
-    )
+    ids = any_of(Order.order_id, String, postgres)
     return (
         select(Order.order_id, Order.request_hash, Order.response, Entry.breakdown)
         .outerjoin(

@@ -9,12 +9,11 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, any_, bindparam, case, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from loyalty.db.base import UTCDateTime
-from loyalty.db.engine import fetch_all
+from loyalty.db.engine import any_of, fetch_all
 from loyalty.errors import ConflictError, InvalidRequestError, NotFoundError
 from loyalty.members.models import Member
 from loyalty.money import yuan
@@ -287,11 +286,7 @@ def _metrics_statement(
         metrics = {days: _metric_columns(since[days]) for days in windows}
         columns = [col for days in windows for col in metrics[days].values()]
         keys = [(name, days) for days in windows for name in metrics[days]]
-        ids = (
-            Order.member_id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
-            if postgres
-            else Order.member_id.in_(bindparam("ids", expanding=True))
-        )
+        ids = any_of(Order.member_id, BigInteger, postgres)
         statement = (
             select(Order.member_id, *columns)
             .where(
