@@ -63,6 +63,17 @@ def _database_url(tmp_root: Path) -> tuple[str, str | None]:
     return normalise_url(url).rsplit("/", 1)[0] + "/" + name, name
 
 
+def _drop(created: str | None) -> None:
+    if not created:
+        return
+    admin = create_engine(
+        normalise_url(os.environ["LOYALTY_TEST_DATABASE_URL"]), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     url, created = _database_url(tmp_path_factory.mktemp("db"))
@@ -72,16 +83,17 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         ensure_program(session, START)
     yield db
     db.dispose()
-    if created:
-        admin = create_engine(
-            os.environ["LOYALTY_TEST_DATABASE_URL"].replace(
-                "postgresql://", "postgresql+psycopg://"
-            ),
-            isolation_level="AUTOCOMMIT",
-        )
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
-        admin.dispose()
+    _drop(created)
+
+
+@pytest.fixture
+def empty_database(tmp_path: Path) -> Iterator[Database]:
+    """A database of its own with no schema yet (for tests of the migrations themselves)."""
+    url, created = _database_url(tmp_path)
+    db = Database(url)
+    yield db
+    db.dispose()
+    _drop(created)
 
 
 class SharedConnectionDatabase(Database):

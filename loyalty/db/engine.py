@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DisconnectionError
@@ -238,3 +239,18 @@ def _compiled(statement: Executable, dialect: Any) -> tuple[str, dict[str, Any]]
         compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         _COMPILED[key] = (str(compiled), dict(compiled.params))
     return _COMPILED[key]
+
+
+def generic_plans(session: Session) -> None:
+    """For the rest of this transaction, statements the driver has prepared keep one plan.
+
+    PostgreSQL plans a prepared statement anew at every execution when its estimate with the
+    given values beats the generic plan's, which it always does for ``= ANY(array)``: the
+    orders' look-up planned for 0.24 ms to run for 0.02. The statements of posting orders
+    look rows up by key, where one plan serves every value.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_GENERIC_PLANS)
+
+
+_GENERIC_PLANS = text("SET LOCAL plan_cache_mode = force_generic_plan")

@@ -39,6 +39,12 @@ class Entry(Base):
         expires_at: for an earn, when its lot expires; for an expiry, the latest expiry of
             the lots it closed.
         actor: who did it (API key name, console user, job).
+
+    Only ``member_id`` is a foreign key. Programs and stores are never deleted (a store is
+    deactivated), and every writer takes their ids from rows it has just read; a key on them
+    made PostgreSQL lock the program's one row for every entry written, and each concurrent
+    writer then shared that lock with all the others (a multixact): half of what writing an
+    earn cost the database. The same holds for lots, orders and the outbox.
     """
 
     __tablename__ = "points_entries"
@@ -48,7 +54,7 @@ class Entry(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    program_id: Mapped[int] = mapped_column(BigInteger)  # no key: see ``Entry``
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     kind: Mapped[str] = mapped_column(String(12))
     points: Mapped[int] = mapped_column(BigInteger)
@@ -56,7 +62,7 @@ class Entry(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source_type: Mapped[str] = mapped_column(String(16))
     source_id: Mapped[str | None] = mapped_column(String(64))
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    store_id: Mapped[int | None] = mapped_column(BigInteger)
     channel: Mapped[str | None] = mapped_column(String(16))
     description: Mapped[str | None] = mapped_column(String(255))
     breakdown: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
@@ -97,7 +103,7 @@ class Lot(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    program_id: Mapped[int] = mapped_column(BigInteger)  # no key: see ``Entry``
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     entry_id: Mapped[int | None] = mapped_column(BigInteger)
     source_type: Mapped[str] = mapped_column(String(16))

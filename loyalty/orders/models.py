@@ -25,10 +25,11 @@ class Order(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    # No key on the program and the store, as for ledger entries (``ledger.models.Entry``).
+    program_id: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str] = mapped_column(String(64))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    store_id: Mapped[int | None] = mapped_column(BigInteger)
     channel: Mapped[str | None] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     amount: Mapped[int] = mapped_column(BigInteger)

@@ -22,7 +22,7 @@ from sqlalchemy import Select, String, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from loyalty.db.bulk import Writes
-from loyalty.db.engine import any_of, fetch_all
+from loyalty.db.engine import any_of, fetch_all, generic_plans
 from loyalty.errors import (
     ConflictError,
     InvalidRequestError,
@@ -134,6 +134,8 @@ def post_orders(
     and tells nobody: a member is not sent "you earned 50 points" for last year's dinner.
     """
     outcomes: dict[int, Outcome] = {}
+    if not simulate:
+        generic_plans(session)
     stores = _stores(session, program.id, requests)
     members = _lock_members(session, program.id, requests, lock=not simulate)
     existing = {} if simulate else _existing_orders(session, program.id, requests)
