@@ -68,6 +68,24 @@ def test_concurrent_retries_of_one_order_credit_once(client, committed_db):
     _balanced(committed_db)
 
 
+def test_concurrent_retries_with_one_idempotency_key_credit_once(client, committed_db):
+    member = client.post("/v1/members", json={}).json()["id"]
+    order = {
+        "order_id": "KEYED-1",
+        "member_id": member,
+        "amount": 10_000,
+        "occurred_at": START.isoformat(),
+    }
+    key = {"Idempotency-Key": "till-9-0001"}
+    answers = _parallel(12, lambda i: client.post("/v1/orders", json=order, headers=key))
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.text for a in answers}) == 1
+    other = client.post("/v1/orders", json={**order, "order_id": "KEYED-2"}, headers=key)
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+    assert client.get(f"/v1/members/{member}/points").json()["available"] == 100
+    _balanced(committed_db)
+
+
 def test_forty_tills_posting_at_once_credit_every_order_once(client, committed_db):
     members = [client.post("/v1/members", json={}).json()["id"] for _ in range(5)]
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from loyalty.api.idempotency import Keyed
 from loyalty.orders.groups import OrderGroups
 from loyalty.orders.models import Order
 from loyalty.orders.service import OrderRequest, Outcome, fingerprint, public_body
@@ -26,14 +27,21 @@ def _order(order_id, member_id, amount, **kw):
     )
 
 
-def _together(groups: OrderGroups, orders) -> list[Outcome | BaseException]:
-    """Post ``orders`` as requests arriving at once would: all waiting before the first goes."""
+def _together(groups: OrderGroups, orders, keys=None) -> list[Outcome | BaseException]:
+    """Post ``orders`` as requests arriving at once would: all waiting before the first goes
+    (with ``keys``: each order's ``Idempotency-Key``, or None)."""
+    keyed = [_keyed(k, o) for k, o in zip(keys or [None] * len(orders), orders, strict=True)]
 
     async def arrive():
-        return await asyncio.gather(*(groups.post(1, o) for o in orders), return_exceptions=True)
+        posts = (groups.post(1, o, k) for o, k in zip(orders, keyed, strict=True))
+        return await asyncio.gather(*posts, return_exceptions=True)
 
     with ThreadPoolExecutor(1) as worker:  # a loop of its own, as a server worker has
         return worker.submit(asyncio.run, arrive()).result(timeout=60)
+
+
+def _keyed(key, order):
+    return None if key is None else Keyed(key, fingerprint(["/v1/orders", order.request_hash]))
 
 
 def test_orders_arriving_together_share_one_transaction_and_keep_their_own_answers(
@@ -131,4 +139,51 @@ def test_a_fault_outside_any_group_reaches_every_waiting_order_and_posting_goes_
     monkeypatch.setattr(OrderGroups, "_post_all", posting)
     (posted,) = _together(groups, [_order("F-1", member["id"], 1_000)])
     assert posted.status == 201 and api.points(member["id"])["available"] == 10
+    assert_balanced(session)
+
+
+def test_orders_with_idempotency_keys_are_grouped_and_replay_their_first_answer(app, api, session):
+    ann, bo = api.member(), api.member()
+    groups = OrderGroups(app.state)
+    first = _together(
+        groups,
+        [
+            _order("I-1", ann["id"], 10_000),
+            _order("I-2", bo["id"], 5_000),
+            _order("I-3", ann["id"], 1_000),
+        ],
+        keys=["till-1-a", "till-1-b", None],
+    )
+    assert groups.transactions == 1
+    assert [o.status for o in first] == [201, 201, 201]
+    # Retried alone with their keys: the first answers, nothing posted again; a key sent
+    # with another order is refused.
+    again = _together(
+        groups,
+        [_order("I-1", ann["id"], 10_000), _order("I-9", bo["id"], 7_000)],
+        keys=["till-1-a", "till-1-b"],
+    )
+    assert again[0].status == 201
+    assert again[0].body == public_body(first[0].body)
+    assert again[1].error.code == "idempotency_conflict"
+    assert (api.points(ann["id"])["available"], api.points(bo["id"])["available"]) == (110, 50)
+    assert_balanced(session)
+
+
+def test_a_key_given_twice_in_one_group_is_taken_one_request_after_the_other(app, api, session):
+    ann = api.member()
+    groups = OrderGroups(app.state)
+    same, twin, other = _together(
+        groups,
+        [
+            _order("T-1", ann["id"], 3_000),
+            _order("T-1", ann["id"], 3_000),
+            _order("T-2", ann["id"], 9_000),
+        ],
+        keys=["till-2-a", "till-2-a", "till-2-a"],
+    )
+    assert groups.transactions == 1
+    assert (same.status, twin.status) == (201, 201) and twin.body == same.body
+    assert other.error.code == "idempotency_conflict"
+    assert api.points(ann["id"])["available"] == 30
     assert_balanced(session)

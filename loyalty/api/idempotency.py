@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON as SAJSON
-from sqlalchemy import ForeignKey, Index, Integer, String, select
+from sqlalchemy import BigInteger, Index, Integer, String, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from loyalty.db.base import Base, BigId, UTCDateTime
@@ -24,7 +25,7 @@ class IdempotencyRecord(Base):
     __table_args__ = (Index("uq_idempotency_keys", "program_id", "key", unique=True),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    program_id: Mapped[int] = mapped_column(BigInteger)  # no key: see ``ledger.models.Entry``
     key: Mapped[str] = mapped_column(String(MAX_KEY))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
@@ -51,28 +52,65 @@ def once(
     """
     if key is None:
         return work()
+    keyed = Keyed(check_key(key), fingerprint(request))
+    stored = answered(session, program_id, [keyed])
+    if keyed.key in stored:
+        return replay(keyed, stored[keyed.key])
+    status, body = work()
+    remember(session, program_id, [(keyed, (status, body))], now)
+    return status, body
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A request's ``Idempotency-Key`` and the fingerprint of what it asked."""
+
+    key: str
+    digest: str
+
+
+def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY:
         raise InvalidRequestError(f"Idempotency-Key must be 1 to {MAX_KEY} characters")
-    digest = fingerprint(request)
-    stored = session.scalar(
+    return key
+
+
+def answered(
+    session: Session, program_id: int, requests: Sequence[Keyed]
+) -> dict[str, IdempotencyRecord]:
+    """The keys among these that already have an answer (one query for any number)."""
+    keys = list({r.key for r in requests})
+    records = session.scalars(
         select(IdempotencyRecord).where(
-            IdempotencyRecord.program_id == program_id, IdempotencyRecord.key == key
+            IdempotencyRecord.program_id == program_id, IdempotencyRecord.key.in_(keys)
         )
     )
-    if stored is not None:
-        if stored.request_hash != digest:
-            raise IdempotencyConflictError(f"key {key!r} was used for another request")
-        return stored.status_code, stored.response
-    status, body = work()
-    session.add(
-        IdempotencyRecord(
-            program_id=program_id,
-            key=key,
-            request_hash=digest,
-            status_code=status,
-            response=body,
-            created_at=now,
-        )
-    )
-    session.flush()
-    return status, body
+    return {r.key: r for r in records}
+
+
+def replay(request: Keyed, stored: IdempotencyRecord) -> Answer:
+    """The first answer again, or a conflict if the key came with another request."""
+    if stored.request_hash != request.digest:
+        raise IdempotencyConflictError(f"key {request.key!r} was used for another request")
+    return stored.status_code, stored.response
+
+
+def remember(
+    session: Session, program_id: int, answers: Sequence[tuple[Keyed, Answer]], now: datetime
+) -> None:
+    """Store each answer under its key, in the transaction of the work that produced it, so
+    both land or neither does; a twin stored meanwhile fails the insert on the unique key."""
+    if not answers:
+        return
+    rows = [
+        {
+            "program_id": program_id,
+            "key": keyed.key,
+            "request_hash": keyed.digest,
+            "status_code": status,
+            "response": body,
+            "created_at": now,
+        }
+        for keyed, (status, body) in answers
+    ]
+    session.execute(insert(IdempotencyRecord), rows)  # one statement, no objects to track

@@ -23,6 +23,7 @@ from loyalty.runtime import tune_gc
 
 MEASUREMENTS = (
     "orders",
+    "keyed-orders",
     "rules-orders",
     "points",
     "batch",
@@ -34,7 +35,7 @@ MEASUREMENTS = (
     "backtest",
     "dashboard",
 )
-HTTP = ("orders", "rules-orders", "points", "batch", "floor")
+HTTP = ("orders", "keyed-orders", "rules-orders", "points", "batch", "floor")
 CORES = os.cpu_count() or 1
 # One worker per core. A worker posts single orders in groups on a thread of its own while
 # its event loop reads the next requests (``orders.groups``), so it no longer idles while the
@@ -170,6 +171,8 @@ def _measure(
             for name in HTTP:
                 if name == "rules-orders" and name in chosen:
                     r.add(*traffic.orders_with_rules(h, db))
+                elif name == "keyed-orders" and name in chosen:
+                    r.add(*traffic.keyed_orders(h))
                 elif name in chosen:
                     r.add(*getattr(traffic, name)(h))
     if "ceiling" in chosen:
@@ -219,7 +222,8 @@ def _notes(r: Report, fx: Fixture, clients: int, skip: bool, load: float) -> Non
         f"keep-alive connections ({clients} for single orders and reads, "
         f"{min(clients, traffic.BATCH_CLIENTS)} for batches), closed loop, "
         f"{traffic.WARMUP_SECONDS:.0f} s warm-up not counted; till API key bound to the store, "
-        "no Idempotency-Key header (order_id is the natural key)"
+        "no Idempotency-Key header (order_id is the natural key) but in the keyed measurement, "
+        "where each order's key is its order_id"
     )
     r.notes.append(
         f"data: {fx.members:,} members, {fx.entries:,} ledger entries"

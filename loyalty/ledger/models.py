@@ -44,7 +44,7 @@ class Entry(Base):
     deactivated), and every writer takes their ids from rows it has just read; a key on them
     made PostgreSQL lock the program's one row for every entry written, and each concurrent
     writer then shared that lock with all the others (a multixact): half of what writing an
-    earn cost the database. The same holds for lots, orders and the outbox.
+    earn cost the database. The same holds for lots, orders, the outbox and idempotency keys.
     """
 
     __tablename__ = "points_entries"

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from loyalty.api.deps import IdempotencyKey, Till, mutate, now_factory, reading, require_store
+from loyalty.api.idempotency import Keyed, check_key
 from loyalty.api.problems import problem_body
 from loyalty.api.responses import json_response
 from loyalty.api.schemas import problems
@@ -45,20 +46,16 @@ async def post_order(
 
     Exactly once per ``order_id``: a retry gets the first answer; the same ``order_id`` with
     another body is 409 ``order_conflict``. Orders that arrive together are written in one
-    transaction, each answered as if alone (``orders.groups``); with an ``Idempotency-Key``
-    the order is written on its own, on the event loop (``api.deps``).
+    transaction, each answered as if alone (``orders.groups``), with an ``Idempotency-Key``
+    or without.
     """
     req = body.to_request(require_store(principal, body.store_code))
-    if idempotency_key is None:  # the order id is the key: posted with the orders waiting
-        outcome = await order_groups(request.app.state).post(principal.program_id, req)
-        status, answer = _single(outcome)
-        return json_response(answer, status)
-
-    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
-        program = current_program(session, principal.program_id)
-        return _single(post_orders(session, program, [req], now)[0])
-
-    return mutate(request, principal, idempotency_key, req.request_hash, work)
+    keyed = None
+    if idempotency_key is not None:  # the fingerprint ``api.idempotency.once`` gives a call
+        keyed = Keyed(check_key(idempotency_key), fingerprint([request.url.path, req.request_hash]))
+    outcome = await order_groups(request.app.state).post(principal.program_id, req, keyed)
+    status, answer = _single(outcome)
+    return json_response(answer, status)
 
 
 @router.post("/simulate", response_model=OrderOut, responses=problems(404))

@@ -7,10 +7,17 @@ of them, through ``post_orders``, the path batches take, where each order is sti
 its own and one bad order never rejects the others. An order's answer is the one it would have
 had alone; so is what it writes. While a group is written the loop reads the next requests.
 
-Nothing waits on a timer: a group is whatever arrived while the previous one was written, so
-under light load each group is a single order and nothing is slower.
+A group is whatever arrived while the previous one was written, so under light load each
+group is a single order and nothing waits. Under load, the tills a group answered come back
+together, a moment later; the next group waits up to ``GATHER_SECONDS`` for as many orders as
+the last one had, rather than go with the first to arrive and leave the rest to the group
+after (which split 8 tills into groups of 1 and 7, paying a transaction's fixed cost twice).
 
-A lost race (another worker posting the same order id, a deadlock) is retried as always
+An order sent with an ``Idempotency-Key`` joins the group too: a key already answered gets
+that answer (or a conflict) without posting, and the others' answers are kept under their keys
+in the group's transaction (``post_keyed``).
+
+A lost race (another worker posting the same order id or key, a deadlock) is retried as always
 (``write_to``). A group whose transaction fails otherwise is posted again one order at a time,
 so only the order at fault sees the error.
 """
@@ -23,13 +30,24 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.datastructures import State
 
 from loyalty.api.deps import write_to
+from loyalty.api.idempotency import Keyed, answered, remember, replay
 from loyalty.db.base import utcnow
 from loyalty.db.engine import Database
-from loyalty.orders.service import OrderRequest, Outcome, post_orders
+from loyalty.errors import IdempotencyConflictError, LoyaltyError
+from loyalty.orders.service import (
+    OrderRequest,
+    Outcome,
+    error_outcome,
+    post_orders,
+    public_body,
+)
+from loyalty.programs.models import Program
 from loyalty.programs.service import current_program
 
 # Enough to share a transaction's fixed cost; few enough to keep a group's locks short.
@@ -37,12 +55,18 @@ MOST = 64
 # Groups in flight at once per worker. Measured on 2 cores with 16 tills: a second lane made
 # groups smaller and each order dearer (821 vs 983 orders/s; 1.57 vs 0.69 ms of server CPU).
 LANES = 1
+# How long a group waits, under load, for the tills the last group answered. In process, an
+# order costs 2.1 ms of CPU alone, 0.88 ms in a group of 4, 0.64 in one of 8 and 0.51 in one of
+# 16. Over HTTP with 16 tills, back to back: 934-1,088 orders/s against 732-768 without waiting
+# when the tills were spread over two workers, 816 against 605 when all were on one.
+GATHER_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
 class _Waiting:
     program_id: int
     order: OrderRequest
+    keyed: Keyed | None
     answer: asyncio.Future[Outcome]
 
 
@@ -54,17 +78,25 @@ class OrderGroups:
         self.waiting: list[_Waiting] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.posting = 0
+        self.last_group = 0  # orders in the last group posted: the tills expected back
+        self.enough: asyncio.Event | None = None  # set when they are all waiting
         self.threads = ThreadPoolExecutor(LANES, thread_name_prefix="order-groups")
         self.tasks: set[asyncio.Task[None]] = set()
         self.transactions = 0  # groups posted (and retried alone): how well orders share
 
-    async def post(self, program_id: int, order: OrderRequest) -> Outcome:
-        """Post ``order`` with whatever else is waiting; its own outcome."""
+    async def post(
+        self, program_id: int, order: OrderRequest, keyed: Keyed | None = None
+    ) -> Outcome:
+        """Post ``order`` (sent with ``keyed``'s key, if any) with whatever else is waiting;
+        its own outcome."""
         loop = asyncio.get_running_loop()
         if loop is not self.loop:  # first use, or a new loop (tests start one per client)
-            self.loop, self.waiting, self.posting = loop, [], 0
+            self.loop, self.waiting, self.posting, self.last_group = loop, [], 0, 0
+            self.enough = None
         answer: asyncio.Future[Outcome] = loop.create_future()
-        self.waiting.append(_Waiting(program_id, order, answer))
+        self.waiting.append(_Waiting(program_id, order, keyed, answer))
+        if self.enough is not None and len(self.waiting) >= self.last_group:
+            self.enough.set()
         if self.posting < LANES:
             self.posting += 1
             task = loop.create_task(self._post_while_waiting(loop))
@@ -76,7 +108,9 @@ class OrderGroups:
         """Post what is waiting, then what arrived meanwhile, until nothing waits."""
         try:
             while self.waiting:
+                await self._gather()
                 waiting, self.waiting = self.waiting, []
+                self.last_group = len(waiting)
                 try:
                     answers = await loop.run_in_executor(self.threads, self._post_all, waiting)
                 except asyncio.CancelledError:  # shutting down: nobody waits forever
@@ -90,6 +124,19 @@ class OrderGroups:
         finally:
             self.posting -= 1
 
+    async def _gather(self) -> None:
+        """Under load, wait a moment for as many orders as the last group had."""
+        expected = min(self.last_group, MOST)
+        if expected <= 1 or len(self.waiting) >= expected:
+            return
+        self.enough = asyncio.Event()
+        try:
+            await asyncio.wait_for(self.enough.wait(), GATHER_SECONDS)
+        except TimeoutError:
+            pass  # some tills went away or are slow: post what is here
+        finally:
+            self.enough = None
+
     def _post_all(self, waiting: list[_Waiting]) -> list[Outcome | BaseException]:
         answers: dict[int, Outcome | BaseException] = {}
         by_program: dict[int, list[int]] = defaultdict(list)
@@ -97,22 +144,21 @@ class OrderGroups:
             by_program[w.program_id].append(i)
         for program_id, indexes in by_program.items():
             for start in range(0, len(indexes), MOST):
-                group = indexes[start : start + MOST]
-                orders = [waiting[i].order for i in group]
-                answers.update(zip(group, self._post_group(program_id, orders), strict=True))
+                group = [waiting[i] for i in indexes[start : start + MOST]]
+                posted = self._post_group(program_id, group)
+                answers.update(zip(indexes[start : start + MOST], posted, strict=True))
         return [answers[i] for i in range(len(waiting))]
 
-    def _post_group(
-        self, program_id: int, orders: list[OrderRequest]
-    ) -> list[Outcome | BaseException]:
+    def _post_group(self, program_id: int, group: list[_Waiting]) -> list[Outcome | BaseException]:
         self.transactions += 1
+        orders, keyed = [w.order for w in group], [w.keyed for w in group]
         try:
-            return list(post_group(self.state.db, self._clock(), program_id, orders))
+            return list(post_group(self.state.db, self._clock(), program_id, orders, keyed))
         except Exception as exc:
-            if len(orders) == 1:
+            if len(group) == 1:
                 return [exc]
             # Find the order at fault: each on its own.
-            return [self._post_group(program_id, [order])[0] for order in orders]
+            return [self._post_group(program_id, [w])[0] for w in group]
 
     def _clock(self) -> Callable[[], datetime]:
         clock: Callable[[], datetime] = getattr(self.state, "clock", utcnow)
@@ -120,13 +166,79 @@ class OrderGroups:
 
 
 def post_group(
-    db: Database, clock: Callable[[], datetime], program_id: int, orders: list[OrderRequest]
+    db: Database,
+    clock: Callable[[], datetime],
+    program_id: int,
+    orders: list[OrderRequest],
+    keyed: list[Keyed | None] | None = None,
 ) -> list[Outcome]:
     """One group's transaction: the orders posted together, each with its own outcome."""
     now = clock()
+    keys = keyed or [None] * len(orders)
     return write_to(
-        db, lambda session: post_orders(session, current_program(session, program_id), orders, now)
+        db,
+        lambda session: post_keyed(
+            session, current_program(session, program_id), orders, keys, now
+        ),
     )
+
+
+def post_keyed(
+    session: Session,
+    program: Program,
+    orders: list[OrderRequest],
+    keyed: list[Keyed | None],
+    now: datetime,
+) -> list[Outcome]:
+    """Post orders of which some came with an ``Idempotency-Key``, each answered as if alone.
+
+    A key already answered replays that answer, or is a conflict if it came with another
+    order, and nothing is posted for it. A key given twice in the group is taken as if the two
+    requests came one after the other. The answers of the keys new here are stored with them.
+    """
+    if not any(keyed):
+        return post_orders(session, program, orders, now)
+    stored = answered(session, program.id, [k for k in keyed if k])
+    outcomes: dict[int, Outcome] = {}
+    firsts: dict[str, int] = {}  # a key new here: the order that uses it first
+    todo: list[int] = []
+    for i, k in enumerate(keyed):
+        if k is not None and k.key in stored:
+            outcomes[i] = _replayed(orders[i], k, stored[k.key])
+        elif k is None:
+            todo.append(i)
+        elif k.key not in firsts:
+            firsts[k.key] = i
+            todo.append(i)
+    posted = post_orders(session, program, [orders[i] for i in todo], now)
+    outcomes.update(zip(todo, posted, strict=True))
+    for i, k in enumerate(keyed):
+        if k is not None and i not in outcomes:  # the key's second use in this group
+            first = firsts[k.key]
+            outcomes[i] = _again(orders[i], k, keyed[first], outcomes[first])
+    answers = [
+        (k, (outcomes[i].status, public_body(outcomes[i].body)))
+        for i in firsts.values()
+        if (k := keyed[i]) is not None and outcomes[i].error is None
+    ]
+    remember(session, program.id, answers, now)
+    return [outcomes[i] for i in range(len(orders))]
+
+
+def _replayed(order: OrderRequest, keyed: Keyed, stored: Any) -> Outcome:
+    try:
+        status, body = replay(keyed, stored)
+    except LoyaltyError as exc:
+        return error_outcome(order.order_id, exc)
+    return Outcome(order.order_id, status, body)
+
+
+def _again(order: OrderRequest, keyed: Keyed, first: Keyed | None, answer: Outcome) -> Outcome:
+    """A key's second use in one group: the first's answer, or a conflict for another order."""
+    if first is None or first.digest != keyed.digest:
+        conflict = IdempotencyConflictError(f"key {keyed.key!r} was used for another request")
+        return error_outcome(order.order_id, conflict)
+    return answer
 
 
 def _settle(answer: asyncio.Future[Outcome], result: Outcome | BaseException) -> None:

@@ -3,8 +3,8 @@
 Every row written with a foreign key on ``programs`` made PostgreSQL lock the program's one
 row, and concurrent writers shared that lock (a multixact); the store's row likewise. That was
 half of what an earn cost the database. Programs and stores are never deleted and writers take
-their ids from rows they have just read, so the journal, lots, orders and outbox drop these
-keys; their key on the member stays.
+their ids from rows they have just read, so the journal, lots, orders, outbox and idempotency
+keys drop them; the keys on members stay.
 
 An order rewrites its member's balances and an expiry their ``lots_expire_from``. That column's
 index goes (the expiry job walks the members in id order instead), and the members' pages keep
@@ -29,6 +29,7 @@ KEYS = {
     "points_lots": ("programs",),
     "orders": ("programs", "stores"),
     "outbox_events": ("programs",),
+    "idempotency_keys": ("programs",),
 }
 COLUMN = {"programs": "program_id", "stores": "store_id"}
 BOUND = "ix_members_lots_expire_from"
