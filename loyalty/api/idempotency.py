@@ -91,8 +91,12 @@ def answered(
 def replay(request: Keyed, stored: IdempotencyRecord) -> Answer:
     """The first answer again, or a conflict if the key came with another request."""
     if stored.request_hash != request.digest:
-        raise IdempotencyConflictError(f"key {request.key!r} was used for another request")
+        raise conflict(request)
     return stored.status_code, stored.response
+
+
+def conflict(request: Keyed) -> IdempotencyConflictError:
+    return IdempotencyConflictError(f"key {request.key!r} was used for another request")
 
 
 def remember(

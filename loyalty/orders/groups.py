@@ -30,16 +30,22 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.datastructures import State
 
 from loyalty.api.deps import write_to
-from loyalty.api.idempotency import Keyed, answered, remember, replay
+from loyalty.api.idempotency import (
+    IdempotencyRecord,
+    Keyed,
+    answered,
+    conflict,
+    remember,
+    replay,
+)
 from loyalty.db.base import utcnow
 from loyalty.db.engine import Database
-from loyalty.errors import IdempotencyConflictError, LoyaltyError
+from loyalty.errors import LoyaltyError
 from loyalty.orders.service import (
     OrderRequest,
     Outcome,
@@ -79,6 +85,7 @@ class OrderGroups:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.posting = 0
         self.last_group = 0  # orders in the last group posted: the tills expected back
+        self.expected = 0  # how many a gathering group waits for
         self.enough: asyncio.Event | None = None  # set when they are all waiting
         self.threads = ThreadPoolExecutor(LANES, thread_name_prefix="order-groups")
         self.tasks: set[asyncio.Task[None]] = set()
@@ -95,7 +102,7 @@ class OrderGroups:
             self.enough = None
         answer: asyncio.Future[Outcome] = loop.create_future()
         self.waiting.append(_Waiting(program_id, order, keyed, answer))
-        if self.enough is not None and len(self.waiting) >= self.last_group:
+        if self.enough is not None and len(self.waiting) >= self.expected:
             self.enough.set()
         if self.posting < LANES:
             self.posting += 1
@@ -126,8 +133,8 @@ class OrderGroups:
 
     async def _gather(self) -> None:
         """Under load, wait a moment for as many orders as the last group had."""
-        expected = min(self.last_group, MOST)
-        if expected <= 1 or len(self.waiting) >= expected:
+        self.expected = min(self.last_group, MOST)
+        if self.expected <= 1 or len(self.waiting) >= self.expected:
             return
         self.enough = asyncio.Event()
         try:
@@ -200,7 +207,7 @@ def post_keyed(
         return post_orders(session, program, orders, now)
     stored = answered(session, program.id, [k for k in keyed if k])
     outcomes: dict[int, Outcome] = {}
-    firsts: dict[str, int] = {}  # a key new here: the order that uses it first
+    firsts: dict[str, tuple[int, Keyed]] = {}  # a key new here: the order that uses it first
     todo: list[int] = []
     for i, k in enumerate(keyed):
         if k is not None and k.key in stored:
@@ -208,24 +215,24 @@ def post_keyed(
         elif k is None:
             todo.append(i)
         elif k.key not in firsts:
-            firsts[k.key] = i
+            firsts[k.key] = (i, k)
             todo.append(i)
     posted = post_orders(session, program, [orders[i] for i in todo], now)
     outcomes.update(zip(todo, posted, strict=True))
     for i, k in enumerate(keyed):
         if k is not None and i not in outcomes:  # the key's second use in this group
-            first = firsts[k.key]
-            outcomes[i] = _again(orders[i], k, keyed[first], outcomes[first])
+            first, first_keyed = firsts[k.key]
+            outcomes[i] = _again(orders[i], k, first_keyed, outcomes[first])
     answers = [
         (k, (outcomes[i].status, public_body(outcomes[i].body)))
-        for i in firsts.values()
-        if (k := keyed[i]) is not None and outcomes[i].error is None
+        for i, k in firsts.values()
+        if outcomes[i].error is None
     ]
     remember(session, program.id, answers, now)
     return [outcomes[i] for i in range(len(orders))]
 
 
-def _replayed(order: OrderRequest, keyed: Keyed, stored: Any) -> Outcome:
+def _replayed(order: OrderRequest, keyed: Keyed, stored: IdempotencyRecord) -> Outcome:
     try:
         status, body = replay(keyed, stored)
     except LoyaltyError as exc:
@@ -233,11 +240,10 @@ def _replayed(order: OrderRequest, keyed: Keyed, stored: Any) -> Outcome:
     return Outcome(order.order_id, status, body)
 
 
-def _again(order: OrderRequest, keyed: Keyed, first: Keyed | None, answer: Outcome) -> Outcome:
+def _again(order: OrderRequest, keyed: Keyed, first: Keyed, answer: Outcome) -> Outcome:
     """A key's second use in one group: the first's answer, or a conflict for another order."""
-    if first is None or first.digest != keyed.digest:
-        conflict = IdempotencyConflictError(f"key {keyed.key!r} was used for another request")
-        return error_outcome(order.order_id, conflict)
+    if first.digest != keyed.digest:
+        return error_outcome(order.order_id, conflict(keyed))
     return answer
 
 
