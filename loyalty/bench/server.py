@@ -1,4 +1,4 @@
-"""The API as ``loyalty serve`` runs it, in a subprocess: uvicorn with N worker processes."""
+"""The API as ``loyalty serve`` runs it, in a subprocess, with N worker processes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from loyalty.api.serve import reuse_port
 
 HOST = "127.0.0.1"
 READY_SECONDS = 60.0
@@ -46,23 +48,23 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def uvicorn_command(port: int, workers: int) -> tuple[list[str], str]:
-    """The command line, and a note saying how it serves."""
+def serve_command(port: int, workers: int) -> tuple[list[str], str]:
+    """The command line (``loyalty serve``), and a note saying how it serves."""
     loop = "uvloop" if _installed("uvloop") else "asyncio"
     http = "httptools" if _installed("httptools") else "h11"
     command = [
-        *(sys.executable, "-m", "uvicorn", "loyalty.api.main:app"),
+        *(sys.executable, "-m", "loyalty", "serve"),
         *("--host", HOST, "--port", str(port), "--workers", str(workers)),
-        *("--loop", loop, "--http", http, "--log-level", "warning", "--no-access-log"),
     ]
-    return command, f"uvicorn {workers} workers, {loop} + {http}"
+    sockets = ", a listening socket each" if workers > 1 and reuse_port() else ""
+    return command, f"loyalty serve: uvicorn, {workers} workers{sockets}, {loop} + {http}"
 
 
 @contextmanager
 def api_server(database_url: str, workers: int) -> Iterator[Server]:
     """Start the API on a free port, wait until it answers, stop it on the way out."""
     port = _free_port()
-    command, note = uvicorn_command(port, workers)
+    command, note = serve_command(port, workers)
     env = {**os.environ, "LOYALTY_DATABASE_URL": database_url}
     with tempfile.TemporaryDirectory() as tmp, (Path(tmp) / "server.log").open("wb") as log:
         proc = subprocess.Popen(

@@ -57,23 +57,26 @@ def init() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    port: Annotated[int, typer.Option(help="Port (0: a free one, printed)")] = 8000,
     workers: Annotated[
         int, typer.Option(help="Worker processes (PostgreSQL in production: one per core)")
     ] = 1,
 ) -> None:
-    """Serve the API (docs at /docs)."""
+    """Serve the API (docs at /docs). With several workers, each has its own listening
+    socket, so the kernel spreads connections over them (``loyalty.api.serve``)."""
     import uvicorn
 
-    console.print(f"Serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(
-        "loyalty.api.main:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    from loyalty.api.serve import APP, reuse_port
+    from loyalty.api.serve import serve as serve_workers
+
+    def ready(bound: int) -> None:
+        console.print(f"Serving on http://{host}:{bound} (API docs: http://{host}:{bound}/docs)")
+
+    if reuse_port():
+        serve_workers(host, port, workers, ready)
+        return
+    ready(port)
+    uvicorn.run(APP, host=host, port=port, workers=workers, log_level="warning", access_log=False)
 
 
 @jobs_app.command("run")

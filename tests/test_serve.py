@@ -1,0 +1,133 @@
+"""``loyalty serve --workers N``: the tills' connections reach every worker, and a worker
+that dies is replaced. A real server in a subprocess, real sockets."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loyalty.api.serve import reuse_port
+
+pytestmark = pytest.mark.skipif(not reuse_port(), reason="SO_REUSEPORT is Linux's")
+
+TILLS = 16
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    env = {**os.environ, "LOYALTY_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+    command = [sys.executable, "-m", "loyalty", "serve", "--port", "0", "--workers", "2"]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _port(proc: subprocess.Popen[str]) -> int:
+    assert proc.stderr is not None  # where the CLI talks to people
+    found = re.search(r"127\.0\.0\.1:(\d+)", proc.stderr.readline())
+    assert found, "serve did not print its address"
+    return int(found.group(1))
+
+
+def _healthz(conn: socket.socket) -> None:
+    """One request on a keep-alive connection, read to the end of its answer."""
+    conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: till\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b'{"status":"ok"}'):
+        chunk = conn.recv(4096)
+        assert chunk, f"connection closed after {answer!r}"
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+def _connect(port: int, attempts: int = 100) -> socket.socket:
+    for _ in range(attempts):
+        try:
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            _healthz(conn)
+            return conn
+        except (ConnectionError, AssertionError):
+            time.sleep(0.1)
+    raise AssertionError("the server never answered")
+
+
+def _workers(proc: subprocess.Popen[str]) -> list[int]:
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return [int(pid) for pid in children if _serves(int(pid))]
+
+
+def _serves(pid: int) -> bool:
+    """A worker, not multiprocessing's resource tracker."""
+    return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+
+
+def _sockets(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _accepted(port: int) -> set[int]:
+    """Inodes of the server's ends of established connections to ``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+def _per_worker(proc: subprocess.Popen[str], port: int) -> dict[int, int]:
+    accepted = _accepted(port)
+    return {pid: len(_sockets(pid) & accepted) for pid in _workers(proc)}
+
+
+def test_tills_opening_together_reach_every_worker(server: subprocess.Popen[str]) -> None:
+    port = _port(server)
+    _connect(port).close()  # both workers are up once one answers and a moment has passed
+    time.sleep(1.0)
+    tills = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(TILLS)]
+    for till in tills:
+        _healthz(till)
+    counts = _per_worker(server, port)
+    assert sum(counts.values()) == TILLS
+    assert len(counts) == 2 and min(counts.values()) > 0, counts
+    for till in tills:
+        till.close()
+
+
+def test_a_worker_that_dies_is_replaced(server: subprocess.Popen[str]) -> None:
+    port = _port(server)
+    _connect(port).close()
+    time.sleep(1.0)
+    before = _workers(server)
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = _workers(server)
+        if len(now) == 2 and before[0] not in now:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"no worker replaced {before[0]}")
+    for _ in range(TILLS):  # every socket is served again
+        _connect(port).close()
