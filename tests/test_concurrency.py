@@ -8,6 +8,7 @@ import pytest
 from loyalty.ledger import jobs
 from loyalty.ledger.jobs import expire_lots
 from loyalty.ledger.verify import verify
+from loyalty.orders.endpoints import BATCH_PART
 from tests.conftest import START
 
 
@@ -107,6 +108,37 @@ def test_forty_tills_posting_at_once_credit_every_order_once(client, committed_d
         # each answer saw the balance just after its own order: eight distinct steps
         assert len(set(mine)) == 8 and max(mine) == expected
         assert client.get(f"/v1/members/{member}/points").json()["available"] == expected
+    _balanced(committed_db)
+
+
+def test_batches_of_shared_members_sent_at_once_credit_every_order_once(client, committed_db):
+    """Four stores re-sync at once, each a batch of several parts over the same members, and
+    one of them sends its batch twice at the same moment."""
+    members = [client.post("/v1/members", json={}).json()["id"] for _ in range(7)]
+    size = 2 * BATCH_PART + 10
+
+    def batch(store):
+        orders = [
+            {
+                "order_id": f"SYNC-{store}-{i}",
+                "member_id": members[(i + store) % 7],
+                "amount": 100 * (i + 1),
+                "occurred_at": START.isoformat(),
+            }
+            for i in range(size)
+        ]
+        return client.post("/v1/orders/batch", json={"orders": orders})
+
+    answers = _parallel(5, lambda k: batch(min(k, 3)))  # stores 0, 1, 2, 3 and 3 again
+    for answer in answers:
+        assert [r["status"] for r in answer.json()["results"]] == [201] * size
+    assert answers[3].json() == answers[4].json()
+    expected = dict.fromkeys(members, 0)
+    for store in range(4):
+        for i in range(size):
+            expected[members[(i + store) % 7]] += i + 1
+    for member in members:
+        assert client.get(f"/v1/members/{member}/points").json()["available"] == expected[member]
     _balanced(committed_db)
 
 

@@ -1,9 +1,13 @@
 """Earning on orders, in the words of a store."""
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
+from loyalty.orders import endpoints as order_endpoints
+from loyalty.orders.endpoints import BATCH_PART
+from loyalty.orders.service import post_orders
 from loyalty.programs.models import Program
 from tests.conftest import START, assert_balanced
 
@@ -141,6 +145,52 @@ def test_batch_retry_does_not_credit_twice(api, session):
     again = api.post("/v1/orders/batch", {"orders": orders}).json()
     assert first == again
     assert api.points(member["id"])["available"] == 60
+    assert_balanced(session)
+
+
+def test_a_batch_of_several_parts_is_answered_as_one(api, session):
+    """Past ``BATCH_PART`` orders a batch is posted in several transactions; repeats of an
+    order id in another part are answered as within one."""
+    members = [api.member() for _ in range(3)]
+    count = 2 * BATCH_PART + 50
+    orders = [
+        api.order_body(members[i % 3]["id"], 1_000 + 100 * i, START, order_id=f"P-{i}")
+        for i in range(count)
+    ]
+    orders.append(dict(orders[10]))  # the same order again, two parts later
+    orders.append({**orders[11], "amount": 99_900})  # its id again, with another amount
+    results = api.ok("/v1/orders/batch", {"orders": orders})["results"]
+    assert [r["status"] for r in results] == [201] * (count + 1) + [409]
+    assert results[count]["body"] == results[10]["body"]
+    assert results[-1]["body"]["code"] == "order_conflict"
+    earned = {m["id"]: 0 for m in members}
+    for body in orders[:count]:
+        earned[body["member_id"]] += body["amount"] // 100
+    assert {m["id"]: api.points(m["id"])["available"] for m in members} == earned
+    assert_balanced(session)
+
+
+def test_a_batch_that_fails_midway_posts_the_rest_when_sent_again(api, session, monkeypatch):
+    """Each part is its own transaction: a failure keeps the parts before it, whole, and
+    sending the batch again answers them as first posted and posts the others."""
+    member = api.member()
+    orders = [api.order_body(member["id"], 1_000, START) for _ in range(BATCH_PART + 1)]
+    calls = []
+
+    def fail_second(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the server went away")
+        return post_orders(*args, **kw)
+
+    monkeypatch.setattr(order_endpoints, "post_orders", fail_second)
+    assert api.post("/v1/orders/batch", {"orders": orders}).status_code == 500
+    assert api.points(member["id"])["available"] == 10 * BATCH_PART
+    assert_balanced(session)
+    results = api.ok("/v1/orders/batch", {"orders": orders})["results"]
+    assert [r["status"] for r in results] == [201] * (BATCH_PART + 1)
+    assert results[0]["body"]["member_points"]["available"] == 10
+    assert api.points(member["id"])["available"] == 10 * (BATCH_PART + 1)
     assert_balanced(session)
 
 

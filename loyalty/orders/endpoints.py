@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from loyalty.api.deps import IdempotencyKey, Till, mutate, now_factory, reading, require_store
+from loyalty.api.deps import (
+    IdempotencyKey,
+    Till,
+    mutate,
+    now_factory,
+    reading,
+    require_store,
+    write,
+)
 from loyalty.api.idempotency import Keyed, check_key
 from loyalty.api.problems import problem_body
 from loyalty.api.responses import json_response
@@ -30,6 +39,11 @@ from loyalty.orders.service import (
 from loyalty.programs.service import current_program
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+# Orders of a batch posted per transaction. Concurrent batches of 1,000 random members among
+# 100,000 share about ten members per pair, and one waited for the other's whole batch: 4,300
+# to 4,800 orders/s in one transaction, 6,300 in parts of 100 to 250 (500: 5,400).
+BATCH_PART = 200
 
 
 def _single(outcome: Outcome) -> tuple[int, dict[str, Any]]:
@@ -73,7 +87,14 @@ async def simulate_order(body: OrderIn, request: Request, principal: Till) -> Re
 def post_batch(
     body: BatchIn, request: Request, principal: Till, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    """Up to 1,000 orders, each answered on its own; a bad order never rejects the others."""
+    """Up to 1,000 orders, each answered on its own; a bad order never rejects the others.
+
+    Orders are posted in parts of ``BATCH_PART``, one transaction each, so concurrent
+    batches that share a few members wait for each other's part, not for the whole batch.
+    Each order is exactly-once by its ``order_id``: a batch sent again after a failure gets
+    the posted orders' first answers and posts the rest. With an ``Idempotency-Key`` the
+    batch is one transaction, answered once for the key.
+    """
     ready: list[OrderRequest] = []
     refused: dict[int, Outcome] = {}
     for i, order in enumerate(body.orders):
@@ -82,13 +103,24 @@ def post_batch(
         except LoyaltyError as exc:
             refused[i] = error_outcome(order.order_id, exc)
 
-    def work(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
-        program = current_program(session, principal.program_id)
-        posted = iter(post_orders(session, program, ready, now))
-        outcomes = [refused.get(i) or next(posted) for i in range(len(body.orders))]
-        return 200, {"results": [_result(o) for o in outcomes]}
+    def post(session: Session, now: datetime, orders: list[OrderRequest]) -> list[Outcome]:
+        return post_orders(session, current_program(session, principal.program_id), orders, now)
 
-    return mutate(request, principal, idempotency_key, [r.request_hash for r in ready], work)
+    def answer(posted: list[Outcome]) -> dict[str, Any]:
+        outcomes = iter(posted)
+        results = [refused.get(i) or next(outcomes) for i in range(len(body.orders))]
+        return {"results": [_result(o) for o in results]}
+
+    def at_once(session: Session, now: datetime) -> tuple[int, dict[str, Any]]:
+        return 200, answer(post(session, now, ready))
+
+    if idempotency_key is not None:
+        hashes = [r.request_hash for r in ready]
+        return mutate(request, principal, idempotency_key, hashes, at_once)
+    now = now_factory(request)()
+    parts = [ready[i : i + BATCH_PART] for i in range(0, len(ready), BATCH_PART)]
+    posted = [o for part in parts for o in write(request, partial(post, now=now, orders=part))]
+    return json_response(answer(posted), 200)
 
 
 def _result(outcome: Outcome) -> dict[str, Any]:
