@@ -70,8 +70,7 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-@pytest.fixture
-def store(session):
+def add_store(session):
     create_store(
         session,
         1,
@@ -82,6 +81,11 @@ def store(session):
         groups=[],
         now=START,
     )
+
+
+@pytest.fixture
+def store(session):
+    add_store(session)
     session.commit()
 
 
@@ -305,3 +309,32 @@ def test_planner_statistics_are_refreshed_as_the_import_grows(db):
     assert statistics.due_at == first
     statistics.after(1)
     assert statistics.due_at == (2 * first if db.dialect == "postgresql" else first)
+
+
+def test_lanes_import_side_by_side_and_report_in_file_order(committed_db, tmp_path):
+    """Two processes post chunks at once (each its own connection); the rejects file and the
+    checkpoint read as with one lane, and every point is there once."""
+    with committed_db.transaction() as session:
+        add_store(session)
+    members_csv = write_csv(tmp_path / "members.csv", MEMBER_HEADER, MEMBERS)
+    assert import_members(committed_db, 1, members_csv, START).imported == 3
+    rows = [
+        [f"L-{i}", "OLD-1" if i % 2 else "OLD-2", "SH001", "2026-02-01", f"{i}.00", "cash"]
+        for i in range(1, 31)
+    ]
+    for at, bad in ((4, "NOBODY"), (17, "NOBODY"), (29, "NOBODY")):
+        rows[at][1] = bad
+    rows.append(list(rows[5]))  # the same order again: skipped
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, rows)
+    result = import_orders(committed_db, 1, path, START, lanes=2, chunk_size=3)
+    assert (result.imported, result.skipped, result.rejected) == (27, 1, 3)
+    assert [r["order_id"] for r in read_csv(result.rejected_path)] == ["L-5", "L-18", "L-30"]
+    assert load_checkpoint(path).rows == len(rows)
+    with committed_db.reader() as session:
+        earned = {"OLD-1": 0, "OLD-2": 0}
+        for _, ref, *_, amount, _ in rows[:30]:
+            if ref in earned:
+                earned[ref] += int(float(amount))
+        for ref, points in earned.items():
+            assert lookup(session, 1, "legacy_id", ref).points_available == points
+        assert_balanced(session)

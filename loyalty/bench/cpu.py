@@ -42,18 +42,36 @@ def tree(root: int) -> Snapshot:
 
 
 def backends(database: str) -> Snapshot:
-    """CPU seconds of the local PostgreSQL backends serving ``database`` (if any are visible)."""
+    """CPU seconds of the local PostgreSQL backends serving ``database`` (if any are visible),
+    and of the backends that have ended since the server started (the connections of the
+    import's lanes, closed with them), under a key of their own."""
     out: Snapshot = {}
+    postmaster = None
     for pid in _pids():
         try:
             title = (PROC / str(pid) / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if title.startswith("postgres:") and f" {database} " in title:
-            stat = _stat(pid)
-            if stat is not None:
-                out[pid] = stat[1]
+        stat = _stat(pid) if title.startswith("postgres:") else None
+        if stat is None:
+            continue
+        postmaster = stat[0]  # every backend's and background worker's parent
+        if f" {database} " in title:
+            out[pid] = stat[1]
+    ended = _ended_children(postmaster) if postmaster is not None else None
+    if ended is not None:
+        out[FINISHED] = ended
     return out
+
+
+def _ended_children(pid: int) -> float | None:
+    """CPU seconds of the finished children a process has waited for (the postmaster's
+    ended backends: every database's, and autovacuum's)."""
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[13]) + int(fields[14])) / TICKS
 
 
 def used(before: Snapshot, after: Snapshot) -> float:
@@ -62,7 +80,12 @@ def used(before: Snapshot, after: Snapshot) -> float:
 
 
 def this_process() -> Snapshot:
-    return tree(os.getpid())
+    """This process, the processes below it, and those of them that have finished (the
+    import's lanes, once their pool is shut down), under a key of their own."""
+    return {**tree(os.getpid()), FINISHED: children()}
+
+
+FINISHED = -1
 
 
 class Meter:

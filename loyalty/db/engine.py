@@ -139,6 +139,11 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def url(self) -> str:
+        """The URL this database was opened with, password included (for another process)."""
+        return self.engine.url.render_as_string(hide_password=False)
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A writing session that commits on success and rolls back on any error."""

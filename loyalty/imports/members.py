@@ -103,18 +103,13 @@ def import_members(
     with db.reader() as session:
         target = load_target(session, program_id)
     statistics = PlannerStatistics(db, (Member.__tablename__, Identifier.__tablename__))
-
-    def work(chunk: list[Row]) -> ChunkOutcome:
-        outcome = _chunk(db, target, chunk, now)
-        statistics.after(outcome.imported)
-        return outcome
-
     return run_import(
         source,
-        work,
+        lambda chunk: _chunk(db, target, chunk, now),
         chunk_size=chunk_size,
         restart=restart,
         on_progress=on_progress,
+        on_chunk=lambda outcome: statistics.after(outcome.imported),
     )
 
 

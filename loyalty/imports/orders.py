@@ -20,8 +20,10 @@ there with the same details is skipped; with other details it is rejected (``ord
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -34,8 +36,10 @@ from loyalty.imports.csvfile import Row, describe
 from loyalty.imports.lookup import LEGACY_ID, Holder, Pair, Target, holders, load_target
 from loyalty.imports.runner import (
     ChunkOutcome,
+    ChunkWork,
     ImportFile,
     ImportResult,
+    Lanes,
     Progress,
     run_import,
     write_chunk,
@@ -68,6 +72,10 @@ COLUMNS = (
 MEMBER_COLUMNS = (("member_ref", LEGACY_ID), ("phone", "phone"), ("card_no", "card"))
 REQUIRED = (("order_id",), ("occurred_at",), ("amount",), tuple(c for c, _ in MEMBER_COLUMNS))
 CHUNK = 1000
+# Chunks of lanes side by side are smaller: two lanes of 1,000 random members' orders wait on
+# the members they share (60,000 orders: 4,258/s in one lane; two lanes of 1,000: 4,002-4,219/s,
+# of 200: 5,273/s, of 100: 5,390/s; three of 200: 4,901/s).
+LANE_CHUNK = 200
 TABLES = (
     Order.__tablename__,
     Entry.__tablename__,
@@ -96,27 +104,47 @@ def import_orders(
     now: datetime,
     *,
     restart: bool = False,
-    chunk_size: int = CHUNK,
+    chunk_size: int | None = None,
+    lanes: int = 1,
     on_progress: Progress | None = None,
 ) -> ImportResult:
-    """Import an orders CSV; see the module docstring for its columns."""
+    """Import an orders CSV; see the module docstring for its columns.
+
+    With ``lanes`` > 1, chunks are posted side by side in that many processes (each order
+    is its own: which chunk posts first changes nothing but, for an order id given twice
+    with different details, which of the two is kept and which rejected).
+    """
     source = ImportFile.open(path, REQUIRED)
-    with db.reader() as session:
-        target = load_target(session, program_id)
     statistics = PlannerStatistics(db, TABLES)
-
-    def work(chunk: list[Row]) -> ChunkOutcome:
-        outcome = _chunk(db, target, chunk, now)
-        statistics.after(outcome.imported)
-        return outcome
-
+    build = partial(_chunk_work, program_id=program_id, now=now)
     return run_import(
         source,
-        work,
-        chunk_size=chunk_size,
+        Lanes(db.url, lanes, build) if lanes > 1 else build(db),
+        chunk_size=chunk_size or (CHUNK if lanes == 1 else LANE_CHUNK),
         restart=restart,
         on_progress=on_progress,
+        on_chunk=lambda outcome: statistics.after(outcome.imported),
     )
+
+
+# Below this many rows, starting the lanes' processes costs what they gain (20,000 orders:
+# 3,825/s in one lane, 3,789/s in two; 100,000: 4,108/s against 5,183/s).
+LANES_FROM = 50_000
+
+
+def default_lanes(db: Database, rows: int) -> int:
+    """For a file of ``rows``: one lane per core, at most 4, on PostgreSQL from
+    ``LANES_FROM`` rows on; else one (SQLite's writers queue anyway)."""
+    if db.dialect != "postgresql" or rows < LANES_FROM:
+        return 1
+    return min(os.cpu_count() or 1, 4)
+
+
+def _chunk_work(db: Database, program_id: int, now: datetime) -> ChunkWork:
+    """One lane's work: parse a chunk, then post it in one transaction."""
+    with db.reader() as session:
+        target = load_target(session, program_id)
+    return lambda chunk: _chunk(db, target, chunk, now)
 
 
 def _chunk(db: Database, target: Target, chunk: list[Row], now: datetime) -> ChunkOutcome:

@@ -3,11 +3,18 @@
 A chunk's work commits before the checkpoint moves past it; a crash in between makes the next
 run redo that chunk, which the importers make harmless (rows already in the database are
 skipped), and the rejects file is cut back to where the checkpoint left it.
+
+With ``Lanes``, chunks are worked side by side in processes of their own (each with its own
+connection), a few read ahead; their outcomes are taken in file order, so the rejects file
+and the checkpoint move exactly as with one lane.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -75,15 +82,28 @@ class ImportResult:
 ChunkWork = Callable[[list[Row]], ChunkOutcome]
 
 
+@dataclass(frozen=True)
+class Lanes:
+    """Work chunks in ``count`` processes. ``build`` makes a process's ``ChunkWork`` from its
+    own ``Database`` of ``database_url`` (a module-level function or a ``partial`` of one:
+    it travels to the processes by pickle)."""
+
+    database_url: str
+    count: int
+    build: Callable[[Database], ChunkWork]
+
+
 def run_import(
     source: ImportFile,
-    work: ChunkWork,
+    work: ChunkWork | Lanes,
     *,
     chunk_size: int,
     restart: bool = False,
     on_progress: Progress | None = None,
+    on_chunk: Callable[[ChunkOutcome], None] | None = None,
 ) -> ImportResult:
-    """Feed the file to ``work`` in chunks, after the rows the checkpoint says are done."""
+    """Feed the file to ``work`` in chunks, after the rows the checkpoint says are done;
+    ``on_chunk`` sees each chunk's outcome, in file order."""
     checkpoint = Checkpoint() if restart else load_checkpoint(source.path)
     if checkpoint.rejected_bytes == 0:
         rejected_path(source.path).unlink(missing_ok=True)
@@ -93,8 +113,9 @@ def run_import(
     writer = RejectWriter(source.path, source.columns, checkpoint.rejected_bytes)
     try:
         todo = rows(source.path, source.encoding, source.columns, checkpoint.rows)
-        for chunk in chunks(todo, chunk_size):
-            outcome = work(chunk)
+        for chunk, outcome in _outcomes(work, chunks(todo, chunk_size)):
+            if on_chunk:
+                on_chunk(outcome)
             for row, reason in sorted(outcome.rejected, key=lambda r: r[0].number):
                 writer.write(row, reason)
             done_before = checkpoint.rows
@@ -107,6 +128,40 @@ def run_import(
     if result.rejected or checkpoint.rejected:
         result.rejected_path = writer.path
     return result
+
+
+def _outcomes(
+    work: ChunkWork | Lanes, source: Iterator[list[Row]]
+) -> Iterator[tuple[list[Row], ChunkOutcome]]:
+    if not isinstance(work, Lanes):
+        for chunk in source:
+            yield chunk, work(chunk)
+        return
+    spawn = multiprocessing.get_context("spawn")  # never a copy of this process's connections
+    with ProcessPoolExecutor(
+        work.count, spawn, initializer=_start_lane, initargs=(work.database_url, work.build)
+    ) as pool:
+        pending: deque[tuple[list[Row], Future[ChunkOutcome]]] = deque()
+        for chunk in source:
+            pending.append((chunk, pool.submit(_lane_chunk, chunk)))
+            if len(pending) > 2 * work.count:  # a few chunks ahead, not the whole file
+                first, outcome = pending.popleft()
+                yield first, outcome.result()
+        for chunk, outcome in pending:
+            yield chunk, outcome.result()
+
+
+_lane_work: ChunkWork | None = None  # in a lane process: its chunk work
+
+
+def _start_lane(database_url: str, build: Callable[[Database], ChunkWork]) -> None:
+    global _lane_work
+    _lane_work = build(Database(database_url, pool_size=1))
+
+
+def _lane_chunk(chunk: list[Row]) -> ChunkOutcome:
+    assert _lane_work is not None, "not a lane process"
+    return _lane_work(chunk)
 
 
 def _advance(
