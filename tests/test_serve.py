@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from loyalty.api.serve import reuse_port
+from loyalty.bench.server import Server, connections_per_worker, worker_pids
 
 pytestmark = pytest.mark.skipif(not reuse_port(), reason="SO_REUSEPORT is Linux's")
 
@@ -63,42 +64,8 @@ def _connect(port: int, attempts: int = 100) -> socket.socket:
     raise AssertionError("the server never answered")
 
 
-def _workers(proc: subprocess.Popen[str]) -> list[int]:
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    return [int(pid) for pid in children if _serves(int(pid))]
-
-
-def _serves(pid: int) -> bool:
-    """A worker, not multiprocessing's resource tracker."""
-    return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
-
-
-def _sockets(pid: int) -> set[int]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[8:-1]))
-    return inodes
-
-
-def _accepted(port: int) -> set[int]:
-    """Inodes of the server's ends of established connections to ``port``."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].split(":")[1], 16)
-        if local_port == port and fields[3] == "01":
-            inodes.add(int(fields[9]))
-    return inodes
-
-
-def _per_worker(proc: subprocess.Popen[str], port: int) -> dict[int, int]:
-    accepted = _accepted(port)
-    return {pid: len(_sockets(pid) & accepted) for pid in _workers(proc)}
+def _spread(proc: subprocess.Popen[str], port: int) -> list[int]:
+    return connections_per_worker(Server("127.0.0.1", port, "", Path(), proc.pid))
 
 
 def test_tills_opening_together_reach_every_worker(server: subprocess.Popen[str]) -> None:
@@ -108,9 +75,9 @@ def test_tills_opening_together_reach_every_worker(server: subprocess.Popen[str]
     tills = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(TILLS)]
     for till in tills:
         _healthz(till)
-    counts = _per_worker(server, port)
-    assert sum(counts.values()) == TILLS
-    assert len(counts) == 2 and min(counts.values()) > 0, counts
+    spread = _spread(server, port)
+    assert sum(spread) == TILLS
+    assert len(spread) == 2 and min(spread) > 0, spread
     for till in tills:
         till.close()
 
@@ -119,11 +86,11 @@ def test_a_worker_that_dies_is_replaced(server: subprocess.Popen[str]) -> None:
     port = _port(server)
     _connect(port).close()
     time.sleep(1.0)
-    before = _workers(server)
+    before = worker_pids(server.pid)
     os.kill(before[0], signal.SIGKILL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        now = _workers(server)
+        now = worker_pids(server.pid)
         if len(now) == 2 and before[0] not in now:
             break
         time.sleep(0.2)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 
@@ -41,8 +42,9 @@ def serve(host: str, port: int, workers: int, on_ready: Callable[[int], None]) -
 
 
 def reuse_port() -> bool:
-    """Whether this system spreads connections over sockets sharing a port (Linux does)."""
-    return hasattr(socket, "SO_REUSEPORT")
+    """Whether this system spreads connections over sockets sharing a port: Linux does (the
+    BSDs and macOS accept ``SO_REUSEPORT`` but give every connection to one socket)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:

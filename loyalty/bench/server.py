@@ -37,6 +37,48 @@ class Server:
         return "\n".join(text[-lines:])
 
 
+def connections_per_worker(server: Server) -> list[int]:
+    """How many established connections each worker process of the server holds, most first
+    (Linux ``/proc``; empty elsewhere): the kernel, not the bench, spreads them."""
+    try:
+        accepted = _established(server.port)
+        workers = worker_pids(server.pid)
+        return sorted((len(_sockets(pid) & accepted) for pid in workers), reverse=True)
+    except OSError:
+        return []
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The worker processes ``loyalty serve`` started (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [
+        int(pid) for pid in children if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
+
+
+def _sockets(pid: int) -> set[int]:
+    """The inodes of a process's open sockets."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def _established(port: int) -> set[int]:
+    """Inodes of the server's ends of the established IPv4 connections to ``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            inodes.add(int(fields[9]))
+    return inodes
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))

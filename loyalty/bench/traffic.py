@@ -7,6 +7,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +22,7 @@ from loyalty.bench.inproc import history, order_request
 from loyalty.bench.load import Result, Spec
 from loyalty.bench.report import Figure, Target
 from loyalty.bench.seed import Fixture
-from loyalty.bench.server import Server
+from loyalty.bench.server import Server, connections_per_worker
 from loyalty.db.base import utcnow
 from loyalty.db.engine import Database
 from loyalty.orders.groups import post_group
@@ -54,6 +55,14 @@ class Load:
     result: Result
     cpu_ms: dict[str, float]
     run_id: str = ""
+    spread: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def spread_note(self) -> str:
+        """The connections each worker held, when there are several (the kernel's draw)."""
+        if len(self.spread) < 2:
+            return ""
+        return f", connections per worker {'/'.join(str(n) for n in self.spread)}"
 
     @property
     def rate(self) -> float:
@@ -81,8 +90,11 @@ def spec(h: Http, kind: str, clients: int) -> Spec:
     )
 
 
-def run_load(s: Spec, label: str, console: Console) -> Result:
-    """Run the load generator process, with a progress bar while it works."""
+def run_load(
+    s: Spec, label: str, console: Console, look: Callable[[], list[int]] | None = None
+) -> tuple[Result, list[int]]:
+    """Run the load generator process, with a progress bar while it works; ``look`` is called
+    once, a second after the warm-up (the connections each server worker holds)."""
     command = [
         sys.executable,
         "-m",
@@ -96,27 +108,31 @@ def run_load(s: Spec, label: str, console: Console) -> Result:
     ) as bar:
         task = bar.add_task(label, total=total)
         start = time.monotonic()
+        seen: list[int] = []
         while proc.poll() is None:
-            bar.update(task, completed=min(time.monotonic() - start, total))
+            elapsed = time.monotonic() - start
+            bar.update(task, completed=min(elapsed, total))
+            if look and not seen and elapsed > s.warmup + 1:
+                seen = look()
             time.sleep(0.2)
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"the load generator failed:\n{err.decode(errors='replace')}")
-    return Result(**orjson.loads(out))
+    return Result(**orjson.loads(out)), seen
 
 
 def measure(h: Http, kind: str, clients: int, label: str) -> Load:
     """One load, with the CPU it cost; if any request failed, show what the server said."""
     meter, client = cpu.Meter(h.probes), cpu.children()
     s = spec(h, kind, clients)
-    r = run_load(s, label, h.console)
+    r, spread = run_load(s, label, h.console, lambda: connections_per_worker(h.server))
     per_unit = meter.per_unit(r.total_units)
     if r.total_units:
         per_unit["load generator"] = 1000 * (cpu.children() - client) / r.total_units
     if r.errors:
         h.console.print(f"[red]{label}: {r.errors} failed requests; the server's log ends:[/red]")
         h.console.print(h.server.log_tail(), markup=False, highlight=False)
-    return Load(r, per_unit, s.run_id)
+    return Load(r, per_unit, s.run_id, spread)
 
 
 def orders_per_commit(db: Database, run_id: str) -> float:
@@ -168,8 +184,8 @@ def _single_note(h: Http, load: Load) -> str:
     r = load.result
     shared = orders_per_commit(h.db, load.run_id)
     return (
-        f"{h.clients} clients, {r.requests:,} requests, {_errors(r)}, {shared:.1f} orders per "
-        f"transaction{load.cpu_note('order')}"
+        f"{h.clients} clients{load.spread_note}, {r.requests:,} requests, {_errors(r)}, "
+        f"{shared:.1f} orders per transaction{load.cpu_note('order')}"
     )
 
 
@@ -177,7 +193,8 @@ def points(h: Http) -> list[Figure]:
     load = measure(h, "points", h.clients, "GET /v1/members/{id}/points")
     r = load.result
     note = (
-        f"{h.clients} clients, random member, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, "
+        f"{h.clients} clients{load.spread_note}, random member, p50 {r.p50_ms:.1f} ms, "
+        f"p99 {r.p99_ms:.1f} ms, "
         f"{_errors(r)}{load.cpu_note('read')}"
     )
     return [
