@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Select, String, and_, bindparam, select
+from sqlalchemy import BigInteger, Select, String, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from loyalty.db.bulk import Writes
@@ -172,9 +172,9 @@ def _lock_members(
 ) -> dict[int, Member]:
     """Lock every member the orders name, in id order (PostgreSQL), following merges."""
     ids = sorted({r.member_id for r in requests})
-    locking = lock and session.get_bind().dialect.name == "postgresql"
+    postgres = session.get_bind().dialect.name == "postgresql"
     params = {"ids": ids, "program_id": program_id}
-    found = {m.id: m for m in session.scalars(_MEMBERS[locking], params)}
+    found = {m.id: m for m in session.scalars(_MEMBERS[postgres, lock and postgres], params)}
     for member_id, member in list(found.items()):
         if member.status == "merged":
             found[member_id] = lock_member(session, program_id, member_id)
@@ -210,11 +210,12 @@ def _with_breakdown(response: dict[str, Any], breakdown: list[dict[str, Any]]) -
     return {**response, "breakdown": breakdown}  # in its place: the same bytes as the first
 
 
-# Built once: building a statement costs more CPU than the database takes to answer it.
-def _members_statement(lock: bool) -> Select[Member]:
+# Built once: building a statement costs more CPU than the database takes to answer it. On
+# PostgreSQL the ids are one array parameter, so every group size shares one statement.
+def _members_statement(postgres: bool, lock: bool) -> Select[Member]:
     stmt = (
         select(Member)
-        .where(Member.id.in_(bindparam("ids", expanding=True)))
+        .where(any_of(Member.id, BigInteger, postgres))
         .where(Member.program_id == bindparam("program_id"))
         .order_by(Member.id)
         .execution_options(populate_existing=True)
@@ -222,7 +223,8 @@ def _members_statement(lock: bool) -> Select[Member]:
     return stmt.with_for_update() if lock else stmt
 
 
-_MEMBERS = {lock: _members_statement(lock) for lock in (False, True)}
+_BOTH = (False, True)
+_MEMBERS = {(pg, lock): _members_statement(pg, lock) for pg in _BOTH for lock in _BOTH}
 
 
 def _posted_statement(postgres: bool) -> Select[Any]:
