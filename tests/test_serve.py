@@ -98,3 +98,38 @@ def test_a_worker_that_dies_is_replaced(server: subprocess.Popen[str]) -> None:
         raise AssertionError(f"no worker replaced {before[0]}")
     for _ in range(TILLS):  # every socket is served again
         _connect(port).close()
+
+
+def test_a_port_already_served_is_refused_not_shared(
+    server: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    """A second server started on the port (by mistake, or a deploy that forgot to stop the
+    first) is refused with a clear error rather than splitting the tills between the two."""
+    port = _port(server)
+    _connect(port).close()
+    env = {**os.environ, "LOYALTY_DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}"}
+    command = [sys.executable, "-m", "loyalty", "serve", "--port", str(port), "--workers", "2"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_workers_end_when_the_supervisor_is_killed_outright(server: subprocess.Popen[str]) -> None:
+    port = _port(server)
+    _connect(port).close()
+    time.sleep(1.0)
+    workers = worker_pids(server.pid)
+    server.kill()
+    server.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_running(pid) for pid in workers), "workers outlived their supervisor"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return False

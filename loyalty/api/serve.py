@@ -10,6 +10,7 @@ again on its socket (connections queued there wait for it); SIGINT or SIGTERM st
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import socket
@@ -48,12 +49,15 @@ def reuse_port() -> bool:
 
 
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """``count`` sockets listening on one port; with port 0 the first one picks it."""
+    """``count`` sockets listening on one port (with port 0, a free one). The port is first
+    bound alone: a port another server holds is refused (``OSError``) even when that server
+    shares it the same way, where binding with ``SO_REUSEPORT`` straight away would join it
+    and split the tills' connections between two servers."""
+    port = _bound_alone(host, port)
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
             sockets.append(_listen(host, port))
-            port = sockets[0].getsockname()[1]
     except OSError:
         for sock in sockets:
             sock.close()
@@ -61,10 +65,22 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _bound_alone(host: str, port: int) -> int:
+    with _socket(host) as probe:
+        probe.bind((host, port))
+        bound: int = probe.getsockname()[1]
+        return bound
+
+
+def _socket(host: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = _socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(BACKLOG)
@@ -93,7 +109,7 @@ class Supervisor:
             worker.join()
 
     def _start(self, sock: socket.socket) -> Process:
-        worker = Process(self.config, [sock])
+        worker = _Worker(self.config, [sock])
         worker.start()
         return worker
 
@@ -109,3 +125,21 @@ class Supervisor:
                 return
             log.warning("worker %s died (exit %s); starting another", worker.pid, worker.exitcode)
             self.workers[i] = self._start(self.sockets[i])
+
+
+class _Worker(Process):
+    """uvicorn's worker process, which also ends when the supervisor does, however it ended
+    (killed outright, its workers would go on serving the port with nobody to stop them)."""
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:
+        _end_with_parent()
+        super().target(sockets)
+
+
+def _end_with_parent() -> None:
+    """Ask Linux for SIGTERM when the parent process ends (``PR_SET_PDEATHSIG``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1

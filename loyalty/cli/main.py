@@ -73,7 +73,11 @@ def serve(
         console.print(f"Serving on http://{host}:{bound} (API docs: http://{host}:{bound}/docs)")
 
     if reuse_port():
-        serve_workers(host, port, workers, ready)
+        try:
+            serve_workers(host, port, workers, ready)
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            console.print(f"[red]Cannot listen on {host}:{port}: {exc.strerror or exc}[/red]")
+            raise typer.Exit(1) from exc
         return
     ready(port)
     uvicorn.run(APP, host=host, port=port, workers=workers, log_level="warning", access_log=False)
