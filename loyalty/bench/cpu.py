@@ -20,11 +20,18 @@ Probe = Callable[[], Snapshot]
 
 def _stat(pid: int) -> tuple[int, float] | None:
     """(parent pid, CPU seconds) of one process, or ``None`` if it is gone."""
-    try:
-        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat_fields(pid)
+    if fields is None:
         return None
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/PID/stat`` after the command name (state first), or ``None`` if it is gone."""
+    try:
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def _pids() -> list[int]:
@@ -67,9 +74,8 @@ def backends(database: str) -> Snapshot:
 def _ended_children(pid: int) -> float | None:
     """CPU seconds of the finished children a process has waited for (the postmaster's
     ended backends: every database's, and autovacuum's)."""
-    try:
-        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat_fields(pid)
+    if fields is None:
         return None
     return (int(fields[13]) + int(fields[14])) / TICKS
 
