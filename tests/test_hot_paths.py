@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.db import engine as engine_module
 from loyalty.db.bulk import Writes
 from loyalty.db.engine import Database
+from loyalty.members.models import Member
 from loyalty.orders.models import Order
 from loyalty.programs.service import current_program
 from tests.conftest import START, assert_balanced
@@ -67,6 +68,22 @@ def test_an_order_id_taken_meanwhile_fails_like_any_unique_key(api, session):
     writes.insert(Order, [row])
     with pytest.raises(IntegrityError), session.begin_nested():
         writes.send(session)
+
+
+def test_balances_written_in_one_statement_leave_a_member_s_other_changes_to_the_flush(
+    api, session
+):
+    """``Writes.update`` marks what it wrote as saved; a change it did not write still is."""
+    first, second = (api.member() for _ in range(2))
+    one, two = (session.get(Member, m["id"]) for m in (first, second))
+    one.points_available, two.points_available = 40, 50
+    two.name = "王小二"  # changed too, but not among the columns written
+    writes = Writes()
+    writes.update(Member, [one, two], ("points_available",))
+    writes.send(session)
+    assert not session.dirty
+    session.expire_all()
+    assert (one.points_available, two.points_available, two.name) == (40, 50, "王小二")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -20,7 +21,8 @@ from sqlalchemy import JSON, Table, bindparam, func, insert, select, text, updat
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.state import InstanceState
 
 COPY_FROM = 50
 Row = dict[str, Any]
@@ -75,9 +77,7 @@ class Writes:
         """Write everything gathered; the session's other pending changes are flushed first."""
         updates = [(t, _update_rows(objects, names), names) for t, objects, names in self.updates]
         for _, objects, names in self.updates:
-            for obj in objects:
-                for name in names:
-                    set_committed_value(obj, name, getattr(obj, name))
+            _mark_written(session, objects, names)
         session.flush()
         postgres = _postgres(session)
         linked = [k for k in self.linked if postgres and len(k.parents) < COPY_FROM]
@@ -113,8 +113,40 @@ class Linked:
 Updates = list[tuple[Table, list[Row], tuple[str, ...]]]
 
 
+def _mark_written(session: Session, objects: list[Any], names: tuple[str, ...]) -> None:
+    """Tell the session that ``names`` of ``objects`` are written, so its flush skips them.
+
+    An object changed in nothing else is marked clean at once, as a flush marks what it
+    wrote; else only those attributes' history is dropped and the flush writes the rest.
+    (Two hundred members left "modified" with nothing to write still cost a flush a full
+    pass of the unit of work: 4 % of posting an order.)
+    """
+    written = set(names)
+    clean: list[tuple[Any, Any]] = []
+    for obj in objects:
+        state = instance_state(obj)
+        if written.issuperset(state.committed_state) and "_pending_mutations" not in vars(state):
+            clean.append((state, state.dict))
+        else:
+            for name in names:
+                set_committed_value(obj, name, getattr(obj, name))
+    if clean:
+        InstanceState._commit_all_states(clean, session.identity_map)
+
+
 def _update_rows(objects: list[Any], names: tuple[str, ...]) -> list[Row]:
-    return [{"id": o.id, **{n: getattr(o, n) for n in names}} for o in objects]
+    """The id and ``names`` of each object, read from its loaded state (through the mapped
+    attributes only for one not loaded: the attributes cost a Python call each)."""
+    keys = ("id", *names)
+    loaded = itemgetter(*keys)
+    rows = []
+    for o in objects:
+        try:
+            values = loaded(vars(o))
+        except KeyError:  # expired or never loaded: the attributes load it
+            values = tuple(getattr(o, k) for k in keys)
+        rows.append(dict(zip(keys, values, strict=True)))
+    return rows
 
 
 def _pipelined(
@@ -140,7 +172,7 @@ def _pipelined(
                 columns = _columns(table, rows[0])
                 cur.executemany(_insert_sql(table, columns), [_values(r, columns) for r in rows])
         for table, rows, names in updates:
-            cur.execute(_update_sql(table, names), _arrays(table, rows, names))
+            cur.execute(_update_sql(table, names), _recordset(rows))
 
 
 def _one_by_one(session: Session, inserts: list[tuple[Table, list[Row]]], updates: Updates) -> None:
@@ -262,12 +294,13 @@ def _linked_sql(
 
 @cache
 def _update_sql(table: Table, names: tuple[str, ...]) -> str:
-    """One UPDATE for many rows: each column's new values as an array, unnested by id."""
-    types = [_pg_type(table.c.id), *(_pg_type(table.c[n]) for n in names)]
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    """One UPDATE for many rows: the new values as one JSON array of rows, typed by
+    ``json_to_recordset`` and joined by id. (Dumping a column's values as an array parameter
+    took the driver a Python call per value; orjson writes the JSON in one.)"""
+    typed = ", ".join(f"{c.name} {_pg_type(c)}" for c in (table.c.id, *(table.c[n] for n in names)))
     sets = ", ".join(f"{n} = v.{n}" for n in names)
     return (
-        f"UPDATE {table.name} AS t SET {sets} FROM unnest({arrays}) AS v(id, {', '.join(names)}) "
+        f"UPDATE {table.name} AS t SET {sets} FROM json_to_recordset(%s::json) AS v({typed}) "
         "WHERE t.id = v.id"
     )
 
@@ -279,12 +312,10 @@ def _pg_type(column: Any) -> str:
     return str(column.type.compile(dialect=_PG))
 
 
-def _arrays(table: Table, rows: list[Row], names: tuple[str, ...]) -> list[list[Any]]:
-    json_names = {n for n in names if isinstance(table.c[n].type, JSON)}
-    return [
-        [r["id"] for r in rows],
-        *([_value(r[n], n in json_names) for r in rows] for n in names),
-    ]
+def _recordset(rows: list[Row]) -> list[str]:
+    """The rows of an update as ``_update_sql``'s one parameter (aware datetimes as ISO
+    8601 with their offset)."""
+    return [orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()]
 
 
 def _value(value: Any, is_json: bool) -> Any:

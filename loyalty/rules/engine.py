@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from functools import cache
+from functools import cache, cached_property
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -96,8 +96,9 @@ class Award(NamedTuple):
 class Evaluation:
     awards: tuple[Award, ...] = ()
 
-    @property
+    @cached_property
     def points(self) -> int:
+        """The awards' total (asked half a dozen times per order posted)."""
         return sum([a.points for a in self.awards])
 
     def breakdown(self) -> list[dict[str, object]]:
