@@ -36,6 +36,7 @@ from loyalty.imports.csvfile import (
     rows,
     save_checkpoint,
 )
+from loyalty.runtime import tune_gc
 
 Progress = Callable[[int], None]
 T = TypeVar("T")
@@ -157,6 +158,7 @@ _lane_work: ChunkWork | None = None  # in a lane process: its chunk work
 def _start_lane(database_url: str, build: Callable[[Database], ChunkWork]) -> None:
     global _lane_work
     _lane_work = build(Database(database_url, pool_size=1))
+    tune_gc()  # as the command itself: a lane is a fresh process
 
 
 def _lane_chunk(chunk: list[Row]) -> ChunkOutcome:
