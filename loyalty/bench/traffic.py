@@ -292,7 +292,7 @@ def combined(a: Load, b: Load) -> Load:
 
 
 GROUP = 8  # orders per transaction that the bench's 16 tills make on one worker
-GROUPED_ORDERS = 2_000
+GROUPED_ORDERS = 5_000  # a few seconds each: CPU probes of a second or two scattered by ±20 %
 
 
 def grouped_orders(db: Database, fx: Fixture, probes: dict[str, cpu.Probe]) -> Load:
