@@ -105,6 +105,23 @@ def test_points_expire_after_the_soonest_lot_was_spent_before_its_time(api, db, 
     assert_balanced(session)
 
 
+def test_one_run_expires_some_members_and_moves_on_those_who_spent_theirs(api, db, session):
+    """A chunk where one member's due lot was spent and another's was not: the first is
+    looked at again when her next lot is due, the second loses what was due."""
+    spender, keeper = api.member(), api.member()
+    for member in (spender, keeper):
+        api.order(member["id"], 4_000, START - timedelta(days=300), order_id=f"OLD-{member['id']}")
+        api.order(member["id"], 6_000, START, order_id=f"NEW-{member['id']}")
+    hold = api.hold(spender["id"], 40).json()
+    api.post(f"/v1/points/holds/{hold['id']}/capture")
+    assert _expire(db, START + timedelta(days=66)).points == 40  # the keeper's old lot
+    session.expire_all()
+    assert session.get(Member, spender["id"]).lots_expire_from == START + timedelta(days=365)
+    assert session.get(Member, keeper["id"]).lots_expire_from == START + timedelta(days=365)
+    assert api.points(keeper["id"])["available"] == 60
+    assert_balanced(session)
+
+
 def test_points_given_back_to_a_lot_that_ran_out_expire_on_the_next_run(api, db, session, clock):
     member = api.member()
     api.order(member["id"], 10_000, START - timedelta(days=365) + timedelta(hours=1))

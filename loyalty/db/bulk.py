@@ -323,6 +323,6 @@ def _pg_type(column: Any) -> str:
 
 
 def _recordset(rows: list[Row]) -> list[str]:
-    """The rows of an update as ``_update_sql``'s one parameter (aware datetimes as ISO
-    8601 with their offset)."""
-    return [orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()]
+    """The rows of an update as ``_update_sql``'s one parameter: aware datetimes as ISO 8601
+    with their offset, decimals as their text (which PostgreSQL casts exactly)."""
+    return [orjson.dumps(rows, default=str, option=orjson.OPT_NAIVE_UTC).decode()]

@@ -304,8 +304,11 @@ def expire_chunk(
             .execution_options(**_NO_SYNC)
         )
         _outbox_per_member(session, true(), "points.expired", expiring.c.points, now)
-    # The rest had spent their soonest lot before it could expire: nothing was due for them.
-    reset_expiry_bound(session, member_ids, after=as_of, only_due=True)
+    if result.members < len(member_ids):
+        # The rest had spent their soonest lot before it could expire: nothing was due for
+        # them. (When every member had lots expire, their bounds moved above: no pass over
+        # the chunk's members again.)
+        reset_expiry_bound(session, member_ids, after=as_of, only_due=True)
     return result
 
 
